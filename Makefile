@@ -1,0 +1,18 @@
+# The two commands of the README. Both set up .venv on first use.
+WORKSPACE ?= workspace
+PORT ?= 8501
+
+.PHONY: run test lint
+
+run:
+	@scripts/bootstrap.sh run
+	.venv/bin/python -m svcqa serve --workspace "$(WORKSPACE)" --port $(PORT)
+
+test:
+	@scripts/bootstrap.sh test
+	.venv/bin/python -m ruff check svcqa pages tests benchmarks streamlit_app.py
+	.venv/bin/python -m pytest
+
+lint:
+	.venv/bin/python -m ruff check svcqa pages tests benchmarks streamlit_app.py
+	.venv/bin/python -m ruff format --check svcqa pages tests benchmarks streamlit_app.py

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Makes this checkout ready to run: the Debian programs svcqa calls, then .venv with the
+# pinned requirements. Cheap when nothing changed (a stamp file holds the requirements hash).
+# Usage: scripts/bootstrap.sh [run|test]
+set -euo pipefail
+cd "$(dirname "$0")/.."
+purpose=${1:-run}
+
+# Debian programs: ffmpeg decodes mp3/m4a and is what torchaudio/torchcodec load audio with;
+# espeak-ng speaks the demo's planted speech clips; chromium drives the browser tests.
+programs=(ffmpeg espeak-ng sox)
+packages=(ffmpeg espeak-ng sox)
+if [ "$purpose" = test ]; then
+  programs+=(chromium)
+  packages+=(chromium fonts-dejavu-core)
+fi
+missing=()
+for i in "${!programs[@]}"; do
+  command -v "${programs[$i]}" >/dev/null 2>&1 || missing+=("${packages[$i]}")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then sudo=""; elif command -v sudo >/dev/null; then sudo="sudo"; else
+    echo "svcqa needs these Debian packages: ${missing[*]} (apt-get install ${missing[*]})" >&2; exit 1
+  fi
+  echo "Installing ${missing[*]} with apt-get ..." >&2
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+fi
+
+python=${PYTHON:-}
+if [ -z "$python" ]; then
+  for candidate in python3.11 python3; do
+    if command -v "$candidate" >/dev/null && "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))'; then
+      python=$candidate; break
+    fi
+  done
+fi
+if [ -z "$python" ]; then
+  echo "svcqa needs Python 3.11 (the pinned torch wheels are built for it)." >&2; exit 1
+fi
+
+stamp=.venv/.requirements.sha256
+want=$(sha256sum requirements.txt | cut -d' ' -f1)
+if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+  echo "Setting up .venv (first run: a few minutes) ..." >&2
+  [ -x .venv/bin/python ] || "$python" -m venv .venv
+  .venv/bin/python -m pip install --quiet --upgrade pip
+  .venv/bin/python -m pip install --quiet -r requirements.txt
+  echo "$want" > "$stamp"
+fi

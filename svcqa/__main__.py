@@ -1,0 +1,5 @@
+"""``python -m svcqa``."""
+
+from svcqa.cli import run
+
+run()

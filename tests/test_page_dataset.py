@@ -1,0 +1,77 @@
+"""The Dataset page in Streamlit's AppTest, on the demo workspace and on an empty one."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from svcqa.demo import PLANTED, create_demo
+from svcqa.workspace import Workspace
+
+APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
+ISSUE_3_FLAGS = {code for code in PLANTED.values() if code != "speech"}
+
+
+@pytest.fixture(scope="module")
+def demo_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    ws = Workspace(tmp_path_factory.mktemp("demo") / "ws")
+    create_demo(ws)
+    return ws.root
+
+
+def _run(root: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
+    monkeypatch.setenv("SVCQA_WORKSPACE", str(root))
+    at = AppTest.from_file(APP, default_timeout=180)
+    at.run()
+    assert not at.exception, at.exception
+    return at
+
+
+def test_dataset_page_shows_every_planted_problem(demo_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = _run(demo_root, monkeypatch)
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Clips"] == str(len(list((demo_root / "recordings" / "demo_singer").iterdir())))
+    assert int(metrics["Clips with problems"]) >= len(ISSUE_3_FLAGS)
+    offered = {option.split(" ")[0] for option in at.multiselect(key="flag_filter").options}
+    assert offered >= ISSUE_3_FLAGS
+    table = at.dataframe[0].value
+    flagged = {path: flags for path, flags in zip(table["path"], table["flags"], strict=True)}
+    for name, code in PLANTED.items():
+        if code in ISSUE_3_FLAGS:
+            assert code in flagged[f"demo_singer/{name}"].split(), name
+
+
+def test_filtering_and_inspecting_a_clip(demo_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = _run(demo_root, monkeypatch)
+    at.multiselect(key="flag_filter").select("too_short").run()
+    table = at.dataframe[0].value
+    assert list(table["path"]) == ["demo_singer/short_take.wav"]
+    at.selectbox(key="clip_pick").select("demo_singer/short_take.wav").run()
+    assert not at.exception
+    assert any("too_short" in w.value for w in at.warning)
+    assert len(at.get("audio")) == 1
+    at.text_input(key="clip_search").input("nothing-matches").run()
+    assert at.dataframe[0].value.empty
+
+
+def test_threshold_change_is_saved_and_applied(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ws = Workspace(tmp_path / "ws")
+    create_demo(ws)
+    at = _run(ws.root, monkeypatch)
+    at.number_input(key="th_min_s").set_value(10.0)
+    at.button(key="th_save").click().run()
+    assert ws.load_settings().audit.min_duration_s == 10.0
+    counts = at.multiselect(key="flag_filter").options
+    assert any(o.startswith("too_short (") and not o.startswith("too_short (1)") for o in counts)
+
+
+def test_empty_workspace_offers_the_demo(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    root = tmp_path / "empty"
+    at = _run(root, monkeypatch)
+    assert any("No recordings yet" in i.value for i in at.info)
+    at.button(key="create_demo").click().run()
+    assert not at.exception
+    assert (root / "recordings" / "demo_singer" / "short_take.wav").exists()
+    assert at.metric
