@@ -195,7 +195,8 @@ class SeparationSettings:
     batch_size: int = 1
     """Windows per inference call (MDX, MDX23C/Roformer, VR); 1 uses the least memory."""
     chunk_duration_s: float = 600.0
-    """Songs longer than this are separated in chunks of this length and joined (memory)."""
+    """Songs longer than this are separated in chunks of this length and joined, so memory stays
+    flat; the library cuts at whole milliseconds, so such stems may differ by 1 ms per chunk."""
 
 
 @dataclass(frozen=True)
@@ -240,6 +241,7 @@ class Settings:
     slicer: SlicerSettings = field(default_factory=SlicerSettings)
     prepare: PrepareSettings = field(default_factory=PrepareSettings)
     train: TrainSettings = field(default_factory=TrainSettings)
+    separation: SeparationSettings = field(default_factory=SeparationSettings)
     mix: MixSettings = field(default_factory=MixSettings)
 
     def with_section(self, section: str, **changes: Any) -> Settings:
@@ -278,6 +280,7 @@ _SECTION_TYPES: dict[str, type] = {
     "slicer": SlicerSettings,
     "prepare": PrepareSettings,
     "train": TrainSettings,
+    "separation": SeparationSettings,
     "mix": MixSettings,
 }
 

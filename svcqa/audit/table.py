@@ -13,7 +13,7 @@ COLUMNS = (
 
 
 def clips_frame(report: dict[str, Any]) -> pd.DataFrame:
-    """Return one row per clip: flags joined by spaces, the first problem message, the numbers."""
+    """Return one row per clip, flagged clips first: flags joined by spaces, problems, the numbers."""
     rows = []
     for clip in report["clips"]:
         row = {column: clip.get(column) for column in COLUMNS}
@@ -22,7 +22,9 @@ def clips_frame(report: dict[str, Any]) -> pd.DataFrame:
         row["problem"] = "; ".join(m["message"] for m in messages) or None
         rows.append(row)
     frame = pd.DataFrame(rows, columns=list(COLUMNS))
-    return frame.dropna(axis="columns", how="all").astype({"path": str, "flags": str})
+    frame = frame.dropna(axis="columns", how="all").astype({"path": str, "flags": str})
+    order = frame.assign(_clean=frame["flags"] == "").sort_values(["_clean", "path"], kind="stable")
+    return order.drop(columns="_clean").reset_index(drop=True)
 
 
 def filter_clips(frame: pd.DataFrame, flags: list[str], search: str = "") -> pd.DataFrame:

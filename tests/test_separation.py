@@ -1,0 +1,320 @@
+"""Separation through the real audio-separator ``Separator``, offline, with tiny stand-in models."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+import pytest
+import requests
+import soundfile as sf
+
+from svcqa.errors import AudioError, ModelMissingError, SvcqaError
+from svcqa.separation import (
+    MODEL_ENV_VAR,
+    SeparationResult,
+    find_model,
+    missing_files,
+    separate,
+    supported_models,
+)
+from svcqa.settings import SeparationSettings
+from svcqa.tiny_separation_model import (
+    DOWNLOAD_CHECKS_FILE,
+    DOWNLOAD_LIST_KEYS,
+    HASH_TAIL_BYTES,
+    MDX_DATA_FILE,
+    TINY_MODELS,
+    VR_DATA_FILE,
+    build_tiny_separation_models,
+    model_hash,
+)
+
+SONG_SAMPLES = 2 * 44_100 + 123  # not a multiple of any block size, so padding bugs would show
+
+
+@pytest.fixture(autouse=True)
+def _no_model_dir_override(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(MODEL_ENV_VAR, raising=False)
+
+
+@pytest.fixture(scope="module")
+def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    """A model folder holding all three stand-ins; treat as read-only (copy it to break it)."""
+    folder = tmp_path_factory.mktemp("models")
+    return folder, build_tiny_separation_models(folder)
+
+
+@pytest.fixture(scope="module")
+def tiny_settings(tiny_models: tuple[Path, dict[str, str]]) -> SeparationSettings:
+    names = tiny_models[1]
+    return SeparationSettings(
+        vocals_model=names["vocals"],
+        dereverb_model=names["dereverb"],
+        karaoke_model=names["karaoke"],
+        allow_download=False,
+    )
+
+
+@pytest.fixture(scope="module")
+def song(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2 s stereo 44.1 kHz 'song': a sung-like tone over a bass line."""
+    t = np.arange(SONG_SAMPLES) / 44_100
+    voice = 0.3 * np.sin(2 * np.pi * 440 * t) * (1 + 0.3 * np.sin(2 * np.pi * 5 * t))
+    bass = 0.3 * np.sin(2 * np.pi * 82.4 * t)
+    path = tmp_path_factory.mktemp("songs") / "My Song (live).wav"
+    sf.write(path, np.stack([voice + bass, 0.8 * voice + bass], axis=1), 44_100, subtype="PCM_16")
+    return path
+
+
+@pytest.fixture(scope="module")
+def separated(
+    tiny_models: tuple[Path, dict[str, str]],
+    tiny_settings: SeparationSettings,
+    song: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[SeparationResult, list[tuple[float, str]], bytes]:
+    """One real three-stage separation: result, progress calls, song bytes before the run."""
+    before = song.read_bytes()
+    calls: list[tuple[float, str]] = []
+    result = separate(
+        song,
+        tmp_path_factory.mktemp("stems"),
+        tiny_models[0],
+        tiny_settings,
+        progress=lambda fraction, message: calls.append((fraction, message)),
+    )
+    return result, calls, before
+
+
+def _broken_copy(tiny_models: tuple[Path, dict[str, str]], tmp_path: Path, remove: str) -> Path:
+    folder = tmp_path / "models"
+    shutil.copytree(tiny_models[0], folder)
+    (folder / remove).unlink()
+    return folder
+
+
+def test_real_separator_writes_two_stems_per_stage_at_input_length(
+    separated: tuple[SeparationResult, list[tuple[float, str]], bytes],
+) -> None:
+    result = separated[0]
+    names = [(s.stage, s.kept.name, s.removed.name) for s in result.stages]
+    assert names == [
+        ("vocals", "Vocals", "Instrumental"),
+        ("dereverb", "No Reverb", "Reverb"),
+        ("karaoke", "Vocals", "Instrumental"),
+    ]
+    for stage in result.stages:
+        for stem in (stage.kept, stage.removed):
+            on_disk = sf.info(stem.path)
+            assert (on_disk.samplerate, on_disk.frames, on_disk.channels) == (44_100, SONG_SAMPLES, 2)
+            assert (stem.sample_rate_hz, stem.num_samples, stem.channels) == (44_100, SONG_SAMPLES, 2)
+            assert stem.duration_s == pytest.approx(SONG_SAMPLES / 44_100)
+
+
+def test_stem_files_are_named_song_stage_stem(
+    separated: tuple[SeparationResult, list[tuple[float, str]], bytes],
+) -> None:
+    result = separated[0]
+    files = sorted(Path(stem.path).name for s in result.stages for stem in (s.kept, s.removed))
+    assert files == [
+        "My-Song-live_dereverb_no-reverb.wav",
+        "My-Song-live_dereverb_reverb.wav",
+        "My-Song-live_karaoke_instrumental.wav",
+        "My-Song-live_karaoke_vocals.wav",
+        "My-Song-live_vocals_instrumental.wav",
+        "My-Song-live_vocals_vocals.wav",
+    ]
+
+
+def test_result_hands_on_last_vocals_and_the_first_stage_accompaniment(
+    separated: tuple[SeparationResult, list[tuple[float, str]], bytes],
+) -> None:
+    result = separated[0]
+    assert result.vocals.path.endswith("My-Song-live_karaoke_vocals.wav")
+    assert result.instrumental is not None
+    assert result.instrumental.path.endswith("My-Song-live_vocals_instrumental.wav")
+    assert result.device == "cpu"
+    data = json.loads(json.dumps(result.to_dict()))
+    assert data["vocals"]["sample_rate_hz"] == 44_100
+    assert [s["model_filename"] for s in data["stages"]] == [
+        TINY_MODELS["vocals"].filename,
+        TINY_MODELS["dereverb"].filename,
+        TINY_MODELS["karaoke"].filename,
+    ]
+
+
+def test_stems_carry_the_song_not_silence(
+    separated: tuple[SeparationResult, list[tuple[float, str]], bytes],
+) -> None:
+    result = separated[0]
+    vocals, _ = sf.read(result.vocals.path)
+    assert np.sqrt(np.mean(vocals**2)) > 0.01
+
+
+def test_progress_rises_per_stage_and_ends_at_one(
+    separated: tuple[SeparationResult, list[tuple[float, str]], bytes],
+) -> None:
+    fractions = [fraction for fraction, _ in separated[1]]
+    assert fractions == sorted(fractions)
+    assert fractions[0] == 0.0 and fractions[-1] == 1.0
+    assert [m for _, m in separated[1] if "loading" in m] == [
+        f"{stage}: loading {TINY_MODELS[stage].filename}" for stage in ("vocals", "dereverb", "karaoke")
+    ]
+
+
+def test_song_is_left_untouched(
+    separated: tuple[SeparationResult, list[tuple[float, str]], bytes], song: Path
+) -> None:
+    assert song.read_bytes() == separated[2]
+
+
+@pytest.mark.parametrize(
+    "removed",
+    [TINY_MODELS["vocals"].filename, MDX_DATA_FILE, VR_DATA_FILE, DOWNLOAD_CHECKS_FILE],
+)
+def test_missing_model_or_data_file_offline_names_file_and_folder(
+    tiny_models: tuple[Path, dict[str, str]],
+    tiny_settings: SeparationSettings,
+    song: Path,
+    tmp_path: Path,
+    removed: str,
+) -> None:
+    folder = _broken_copy(tiny_models, tmp_path, removed)
+    with pytest.raises(ModelMissingError) as caught:
+        separate(song, tmp_path / "stems", folder, tiny_settings)
+    assert removed in str(caught.value)
+    assert str(folder) in str(caught.value)
+    assert not (tmp_path / "stems").exists()
+
+
+def test_failed_download_becomes_model_missing_error(
+    tiny_models: tuple[Path, dict[str, str]],
+    song: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def no_network(*args: object, **kwargs: object) -> None:
+        raise requests.ConnectionError("no network")
+
+    monkeypatch.setattr(requests, "get", no_network)
+    model = TINY_MODELS["vocals"].filename
+    folder = _broken_copy(tiny_models, tmp_path, model)
+    settings = SeparationSettings(stages=("vocals",), vocals_model=model, allow_download=True)
+    with pytest.raises(ModelMissingError, match="no network") as caught:
+        separate(song, tmp_path / "stems", folder, settings)
+    assert model in str(caught.value)
+
+
+def test_env_variable_folder_is_the_one_checked(
+    tiny_models: tuple[Path, dict[str, str]],
+    tiny_settings: SeparationSettings,
+    song: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    empty = tmp_path / "elsewhere"
+    empty.mkdir()
+    monkeypatch.setenv(MODEL_ENV_VAR, str(empty))
+    with pytest.raises(ModelMissingError, match=DOWNLOAD_CHECKS_FILE) as caught:
+        separate(song, tmp_path / "stems", tiny_models[0], tiny_settings)
+    assert str(empty) in str(caught.value)
+
+
+def test_model_outside_supported_list_is_refused(
+    tiny_models: tuple[Path, dict[str, str]], song: Path, tmp_path: Path
+) -> None:
+    settings = SeparationSettings(stages=("vocals",), vocals_model="my_own.onnx", allow_download=False)
+    with pytest.raises(SvcqaError, match=r"my_own\.onnx is not in audio-separator's supported"):
+        separate(song, tmp_path / "stems", tiny_models[0], settings)
+
+
+def test_model_whose_stems_do_not_fit_the_stage_is_refused(
+    tiny_models: tuple[Path, dict[str, str]], song: Path, tmp_path: Path
+) -> None:
+    settings = SeparationSettings(
+        stages=("dereverb",), dereverb_model=TINY_MODELS["vocals"].filename, allow_download=False
+    )
+    with pytest.raises(SvcqaError, match="writes the stems Instrumental and Vocals, but the dereverb"):
+        separate(song, tmp_path / "stems", tiny_models[0], settings)
+
+
+@pytest.mark.parametrize(
+    ("stages", "message"),
+    [((), "No separation stage selected"), (("vocals", "drums"), "Unknown separation stage")],
+)
+def test_bad_stage_selection_is_refused(
+    tiny_models: tuple[Path, dict[str, str]],
+    song: Path,
+    tmp_path: Path,
+    stages: tuple[str, ...],
+    message: str,
+) -> None:
+    with pytest.raises(SvcqaError, match=message):
+        separate(song, tmp_path, tiny_models[0], SeparationSettings(stages=stages, allow_download=False))
+
+
+def test_undecodable_song_raises_audio_error(
+    tiny_models: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    fake = tmp_path / "song.wav"
+    fake.write_text("not audio")
+    with pytest.raises(AudioError, match=r"Cannot decode the song song\.wav"):
+        separate(fake, tmp_path / "stems", tiny_models[0], SeparationSettings(allow_download=False))
+
+
+def test_supported_models_come_with_scores_and_installed_flag(
+    tiny_models: tuple[Path, dict[str, str]],
+) -> None:
+    models = supported_models(tiny_models[0])
+    hq5 = find_model(models, TINY_MODELS["vocals"].filename)
+    assert hq5.arch == "MDX" and hq5.installed
+    assert hq5.scores_db["vocals"]["SDR"] == pytest.approx(8.69, abs=0.01)
+    assert hq5.required_files == (DOWNLOAD_CHECKS_FILE, hq5.filename, MDX_DATA_FILE, VR_DATA_FILE)
+    assert missing_files(hq5, tiny_models[0]) == ()
+    assert not any(m.installed for m in models if m.filename not in tiny_models[1].values())
+
+
+def test_supported_models_offline_without_download_list_names_it(tmp_path: Path) -> None:
+    with pytest.raises(ModelMissingError, match=DOWNLOAD_CHECKS_FILE):
+        supported_models(tmp_path, allow_download=False)
+
+
+def test_default_models_are_scored_supported_models_of_the_library() -> None:
+    scores = json.loads(resources.files("audio_separator").joinpath("models-scores.json").read_text())
+    defaults = SeparationSettings()
+    vocals = scores[defaults.vocals_model]
+    assert vocals["model_name"] == "Roformer Model: BS-Roformer-Viperx-1297"
+    assert vocals["median_scores"]["instrumental"]["SDR"] > 16.0
+    assert scores[defaults.dereverb_model]["stems"] == ["no reverb", "reverb"]
+    assert scores[defaults.karaoke_model]["model_name"].endswith("5_HP-Karaoke-UVR")
+
+
+def test_tiny_models_are_keyed_by_their_hash_with_mdx_parameters(
+    tiny_models: tuple[Path, dict[str, str]],
+) -> None:
+    folder = tiny_models[0]
+    mdx_data = json.loads((folder / MDX_DATA_FILE).read_text())
+    for tiny in TINY_MODELS.values():
+        entry = mdx_data[model_hash(folder / tiny.filename)]
+        assert entry == {
+            "compensate": 1.01,
+            "mdx_dim_f_set": 2560,
+            "mdx_dim_t_set": 8,
+            "mdx_n_fft_scale_set": 5120,
+            "primary_stem": tiny.primary_stem,
+        }
+    checks = json.loads((folder / DOWNLOAD_CHECKS_FILE).read_text())
+    assert set(checks) == set(DOWNLOAD_LIST_KEYS)
+    assert json.loads((folder / VR_DATA_FILE).read_text()) == {}
+
+
+def test_model_hash_of_a_large_file_covers_only_its_tail(tmp_path: Path) -> None:
+    tail = b"t" * HASH_TAIL_BYTES
+    big = tmp_path / "big.onnx"
+    big.write_bytes(b"head" * 1000 + tail)
+    assert model_hash(big) == hashlib.md5(tail).hexdigest()
