@@ -4,13 +4,25 @@ from __future__ import annotations
 
 import streamlit as st
 
+from svcqa.ui.login import invited_session, require_login
 from svcqa.ui.sidebar import workspace_sidebar
 
-st.set_page_config(page_title="svcqa", page_icon=":microphone:", layout="wide")
+LISTEN_PAGE = {"title": "Listen", "icon": ":material/hearing:"}
 
-pages = [
-    st.Page("pages/dataset.py", title="Dataset", icon=":material/library_music:", default=True),
-]
-navigation = st.navigation(pages)
-workspace_sidebar()
-navigation.run()
+st.set_page_config(page_title="svcqa", page_icon=":microphone:", layout="wide")
+if invited_session():
+    # A vote-only link: the Listen page alone, no sidebar, no other page reachable by URL.
+    st.navigation([st.Page("app_pages/listen.py", **LISTEN_PAGE, default=True)], position="hidden").run()
+else:
+    require_login()
+    pages = [
+        st.Page("app_pages/dataset.py", title="Dataset", icon=":material/library_music:", default=True),
+        st.Page("app_pages/prepare.py", title="Prepare", icon=":material/content_cut:"),
+        st.Page("app_pages/train.py", title="Train", icon=":material/model_training:"),
+        st.Page("app_pages/render.py", title="Renders", icon=":material/graphic_eq:"),
+        st.Page("app_pages/listen.py", **LISTEN_PAGE),
+        st.Page("app_pages/cover.py", title="Cover", icon=":material/album:"),
+    ]
+    navigation = st.navigation(pages)
+    workspace_sidebar()
+    navigation.run()

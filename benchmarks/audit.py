@@ -1,7 +1,9 @@
 """Audit speed: 1 hour of 15 s clips, cold (measured) and warm (cached), as multiples of real time.
 
-Run: ``.venv/bin/python benchmarks/audit.py [--minutes 60] [--workers N] [--voice]``.
-The reference is the audio's own duration, so the figures are ratios, not absolute times.
+Run: ``.venv/bin/python benchmarks/audit.py [--minutes 60] [--workers N] [--checks LEVEL ...]``.
+Levels: ``basic`` (lengths, formats, names, loudness), ``pitch`` (+ pitch and speech/singing),
+``embed`` (+ voice embeddings), ``full`` (+ DNSMOS). The reference is the audio's own
+duration, so the figures are ratios, not absolute times.
 """
 
 from __future__ import annotations
@@ -17,8 +19,16 @@ import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from svcqa.audit.run import audit_dataset  # noqa: E402
-from svcqa.synth import sung_phrase  # noqa: E402
+from svcqa.audit.run import audit_dataset
+from svcqa.settings import Settings
+from svcqa.synth import sung_phrase
+
+LEVELS = {
+    "basic": (False, False, False),
+    "pitch": (True, False, False),
+    "embed": (True, True, False),
+    "full": (True, True, True),
+}
 
 CLIP_S = 15.0
 SR = 44_100
@@ -39,23 +49,30 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--minutes", type=float, default=60.0)
     parser.add_argument("--workers", type=int, default=None)
-    parser.add_argument("--voice", action="store_true", help="include pitch and speech/singing analysis")
+    parser.add_argument("--checks", nargs="+", choices=list(LEVELS), default=list(LEVELS))
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "dataset"
         folder.mkdir()
         audio_s = build_dataset(folder, args.minutes)
-        cache = Path(tmp) / "cache.sqlite"
-        timings = {}
-        for label in ("cold", "warm"):
-            start = time.perf_counter()
-            report = audit_dataset(folder, workers=args.workers, cache_path=cache, with_voice=args.voice)
-            timings[label] = time.perf_counter() - start
-        assert report.summary["clip_count"] == int(args.minutes * 60 / CLIP_S)
-    clips = report.summary["clip_count"]
-    print(f"audio: {audio_s / 60:.0f} min in {clips} clips of {CLIP_S:g} s (voice analysis: {args.voice})")
-    for label, seconds in timings.items():
-        print(f"{label:>5}: {audio_s / seconds:10.0f}x real time   ({seconds * 1000 / clips * 1000:.0f} ms per 1000 clips)")
+        clips = int(args.minutes * 60 / CLIP_S)
+        print(f"audio: {audio_s / 60:.0f} min in {clips} clips of {CLIP_S:g} s")
+        for level in args.checks:
+            with_voice, embed, quality = LEVELS[level]
+            settings = Settings().with_section("voice", embed_voices=embed, score_quality=quality)
+            cache = Path(tmp) / f"cache-{level}.sqlite"
+            timings = {}
+            for label in ("cold", "warm"):
+                start = time.perf_counter()
+                report = audit_dataset(
+                    folder, settings, workers=args.workers, cache_path=cache, with_voice=with_voice
+                )
+                timings[label] = time.perf_counter() - start
+            assert report.summary["clip_count"] == clips
+            print(
+                f"{level:>6}: cold {audio_s / timings['cold']:8.0f}x real time, "
+                f"warm {audio_s / timings['warm']:9.0f}x ({timings['warm'] * 1e6 / clips:.0f} ms per 1000 clips)"
+            )
 
 
 if __name__ == "__main__":

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import numpy as np
 import pyloudnorm
+import scipy.signal
 import soundfile as sf
 
 from svcqa.errors import AudioError
@@ -161,3 +162,19 @@ def integrated_lufs(samples: np.ndarray, sample_rate_hz: int) -> float:
 def dbfs(amplitude: float) -> float:
     """Return ``20*log10(amplitude)``, ``-inf`` for zero."""
     return 20.0 * math.log10(amplitude) if amplitude > 0 else -math.inf
+
+
+DC_BLOCK_HZ = 20.0
+"""Cut-off of :func:`remove_dc`: below hearing, above the drift an undertrained model puts out."""
+
+
+def remove_dc(samples: np.ndarray, sample_rate_hz: int) -> np.ndarray:
+    """Return ``samples`` (any shape, time on the last axis) through a zero-phase 20 Hz high-pass.
+
+    DC and rumble use up headroom without being heard; an undertrained generator often puts
+    out a constant offset, which a loudness target would otherwise amplify.
+    """
+    sos = scipy.signal.butter(2, DC_BLOCK_HZ, "highpass", fs=sample_rate_hz, output="sos")
+    if samples.shape[-1] <= 3 * (2 * sos.shape[0] + 1):
+        return np.asarray(samples, dtype=np.float32)
+    return scipy.signal.sosfiltfilt(sos, np.asarray(samples, dtype=np.float64), axis=-1).astype(np.float32)

@@ -37,6 +37,8 @@ PLANTED: dict[str, str] = {
     "spoken_note_3.wav": "speech",
     "phone_take_22k.wav": "low_sample_rate",
     "stereo_take.flac": "multichannel",
+    "friend_take.wav": "other_voice",
+    "noisy_room.wav": "noisy",
 }
 """File name -> the flag the audit must raise for it."""
 
@@ -85,25 +87,42 @@ def create_demo(workspace: Workspace, progress: Callable[[float, str], None] | N
     return folder
 
 
-def _phrase(index: int, duration_s: float, sample_rate_hz: int = SAMPLE_RATE_HZ) -> np.ndarray:
-    """Return sung phrase ``index`` stretched to about ``duration_s`` with a breath at both ends."""
+def _phrase(
+    index: int,
+    duration_s: float,
+    sample_rate_hz: int = SAMPLE_RATE_HZ,
+    formant_shift: float = 1.0,
+    transpose: int = 0,
+) -> np.ndarray:
+    """Return sung phrase ``index`` of about ``duration_s``: one syllable (own vowel) per note.
+
+    Syllables with their own vowels and short gaps sound like sung lyrics to the speech-trained
+    models the audit uses (GE2E, DNSMOS); one long vowel per phrase reads as a drone.
+    """
     rng = np.random.default_rng(index)
-    melody = list(_MELODIES[index % len(_MELODIES)])
-    note_lengths = rng.uniform(0.6, 1.6, size=len(melody))
-    note_lengths *= (duration_s - 0.6) / note_lengths.sum()
-    vowel = "aeiou"[index % 5]
-    sung = synth.sung_phrase(
-        melody,
-        list(note_lengths),
-        sample_rate_hz,
-        vowel=vowel,
-        vibrato_hz=5.0 + 0.2 * (index % 4),
-        vibrato_cents=30.0 + 5 * (index % 3),
-        peak=0.4,
-        seed=index,
-    )
-    pad = synth.silence(0.3, sample_rate_hz, noise_dbfs=-65, seed=index)
-    return np.concatenate([pad, sung, pad])
+    melody = [note + transpose for note in _MELODIES[index % len(_MELODIES)]]
+    gap = synth.silence(0.05, sample_rate_hz, noise_dbfs=-70, seed=index)
+    pieces = [synth.silence(0.3, sample_rate_hz, noise_dbfs=-65, seed=index)]
+    total_s = 0.6
+    position = 0
+    while total_s < duration_s:
+        note_s = min(float(rng.choice([0.35, 0.5, 0.7, 1.0])), max(duration_s - total_s, 0.2))
+        syllable = synth.sung_phrase(
+            [float(melody[position % len(melody)])],
+            note_s,
+            sample_rate_hz,
+            vowel=str(rng.choice(list(synth.VOWEL_FORMANTS_HZ))),
+            formant_shift=formant_shift,
+            vibrato_hz=5.0 + 0.2 * (index % 4),
+            vibrato_cents=float(rng.choice([15.0, 30.0, 45.0])),
+            peak=0.4,
+            seed=int(rng.integers(1 << 30)),
+        )
+        pieces += [syllable, gap]
+        total_s += note_s + 0.05
+        position += 1
+    pieces.append(synth.silence(0.3, sample_rate_hz, noise_dbfs=-65, seed=index))
+    return np.concatenate(pieces)
 
 
 def _write(path: Path, audio: np.ndarray, sample_rate_hz: int = SAMPLE_RATE_HZ) -> None:
@@ -140,22 +159,44 @@ def _clip_writers() -> dict[str, Callable[[Path], None]]:
     writers["long_take.wav"] = lambda p: _write(p, np.concatenate([_phrase(21, 15.0), _phrase(22, 15.0)]))
     writers["歌声_01.wav"] = lambda p: _write(p, _phrase(23, 12.0))
     writers["take with spaces.wav"] = lambda p: _write(p, _phrase(24, 14.0))
-    writers["clipped_take.wav"] = lambda p: _write(p, np.clip(_phrase(25, 10.0) * 6.0, -1.0, 1.0))
+    writers["clipped_take.wav"] = lambda p: _write(p, np.clip(_phrase(25, 10.0) * 2.6, -1.0, 1.0))
     writers["silent_take.wav"] = lambda p: _write(
         p, np.concatenate([synth.silence(9.0, SAMPLE_RATE_HZ, noise_dbfs=-72), _phrase(26, 2.0)])
     )
     writers["phrase_03_copy.wav"] = lambda p: _write(p, _phrase(3, 18.0))
     writers["spoken_intro.wav"] = lambda p: _speech(
-        p, "Hello, this is a quick test of the microphone before I start singing the next song.", "en", 1
+        p,
+        "Hello, this is a quick test of the microphone before I start singing the next song. "
+        "Can you hear me clearly? I will count to five: one, two, three, four, five.",
+        "en",
+        1,
     )
     writers["spoken_note_2.wav"] = lambda p: _speech(
-        p, "Okay, let me try that last line again, a little bit slower this time.", "en-us", 2
+        p,
+        "Okay, let me try that last line again, a little bit slower this time, "
+        "and please tell me if the headphones are too loud.",
+        "en-us",
+        2,
     )
     writers["spoken_note_3.wav"] = lambda p: _speech(
-        p, "Ich glaube, die zweite Aufnahme war besser als die erste, oder nicht?", "de", 3
+        p,
+        "Ich glaube, die zweite Aufnahme war besser als die erste, oder nicht? "
+        "Lass uns noch eine Pause machen und dann weiter aufnehmen.",
+        "de",
+        3,
     )
     writers["phone_take_22k.wav"] = lambda p: _write(p, _phrase(27, 12.0, 22_050), 22_050)
     writers["stereo_take.flac"] = lambda p: sf.write(
         p, np.stack([_phrase(28, 13.0, 48_000), 0.9 * _phrase(28, 13.0, 48_000)], axis=1), 48_000
     )
+    writers["friend_take.wav"] = lambda p: _write(p, _phrase(29, 14.0, formant_shift=1.45, transpose=12))
+    writers["noisy_room.wav"] = lambda p: _write(p, _with_noise(_phrase(30, 12.0), snr_db=5.0, seed=30))
     return writers
+
+
+def _with_noise(audio: np.ndarray, snr_db: float, seed: int) -> np.ndarray:
+    """Return ``audio`` plus white noise at ``snr_db`` below its RMS (a noisy room)."""
+    rms = float(np.sqrt(np.mean(audio.astype(np.float64) ** 2)))
+    noise = np.random.default_rng(seed).standard_normal(audio.size) * rms * 10 ** (-snr_db / 20)
+    mixed = audio + noise
+    return (0.5 * mixed / float(np.max(np.abs(mixed)))).astype(np.float32)

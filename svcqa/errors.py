@@ -12,7 +12,8 @@ class WorkspaceError(SvcqaError):
 
 
 class PathOutsideWorkspaceError(WorkspaceError):
-    """A requested path resolves outside the workspace (``..``, absolute, or a symlink out)."""
+    """A requested path resolves outside the workspace (``..``, absolute, or a symlink out), or
+    cannot name a file in it (a NUL byte, a name too long, a symlink loop)."""
 
 
 class DatasetError(SvcqaError):
@@ -29,3 +30,7 @@ class ModelMissingError(SvcqaError):
 
 class JobError(SvcqaError):
     """A background job could not be started, found or stopped."""
+
+
+class TrainingError(SvcqaError):
+    """Training cannot start or resume as asked (target already reached, a checkpoint pair broken)."""

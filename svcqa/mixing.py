@@ -36,7 +36,7 @@ import scipy.signal
 from pedalboard import Compressor, HighpassFilter, PeakFilter, Pedalboard, Reverb
 from pedalboard.io import AudioFile
 
-from svcqa.audio import dbfs, integrated_lufs, iter_chunks, probe
+from svcqa.audio import dbfs, integrated_lufs, iter_chunks, probe, remove_dc
 from svcqa.errors import AudioError, SvcqaError
 from svcqa.settings import MixSettings
 
@@ -251,8 +251,8 @@ def mix(
     vocals_path, accompaniment_path, out_path = Path(vocals_path), Path(accompaniment_path), Path(out_path)
     audio_format = _output_format(out_path, (vocals_path, accompaniment_path))
     sr = settings.sample_rate_hz
-    vocals = load_audio(vocals_path, sr)
-    accompaniment = load_audio(accompaniment_path, sr)
+    vocals = remove_dc(load_audio(vocals_path, sr), sr)
+    accompaniment = remove_dc(load_audio(accompaniment_path, sr), sr)
     notes = [
         _clipping_note(path, audio, settings.clip_level)
         for path, audio in ((vocals_path, vocals), (accompaniment_path, accompaniment))

@@ -44,6 +44,7 @@ from svcqa.errors import AudioError, DatasetError, WorkspaceError
 from svcqa.settings import PrepareSettings, Settings, SlicerSettings
 from svcqa.slicer import (
     Piece,
+    Problem,
     encode_wav,
     piece_name,
     plan_slices,
@@ -59,8 +60,8 @@ NO_PIECES = "no_pieces"
 """Exclusion reason of a long clip in which slicing found no piece of usable length."""
 
 _UNSAFE_RUN = re.compile(r"[^A-Za-z0-9._-]+")
-_SAFE_SPEAKER = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9._-]*")
 _MAX_STEM_CHARS = 80
+_SAFE_SPEAKER = re.compile(rf"[A-Za-z0-9_-][A-Za-z0-9._-]{{0,{_MAX_STEM_CHARS - 1}}}")
 _HASH_CHUNK_BYTES = 1 << 20
 _RECIPE_VERSION = 1
 """Bump when the audio processing changes, so a re-run rewrites every output."""
@@ -188,18 +189,6 @@ class ManifestRecord:
 
 
 @dataclass(frozen=True)
-class Problem:
-    """A file the run could not handle, and why."""
-
-    path: str
-    message: str
-
-    def to_dict(self) -> dict[str, str]:
-        """Return a JSON-ready dict."""
-        return dataclasses.asdict(self)
-
-
-@dataclass(frozen=True)
 class PrepareResult:
     """What one execution of a plan did."""
 
@@ -238,8 +227,59 @@ def safe_stem(relative: str) -> str:
     a stable slug ``clip_<hash>`` of the path.
     """
     joined = "_".join(PurePosixPath(relative).with_suffix("").parts)
-    cleaned = _UNSAFE_RUN.sub("_", unidecode(joined)).strip("._-")[:_MAX_STEM_CHARS].strip("._-")
+    cleaned = _UNSAFE_RUN.sub("_", unidecode(joined).replace("_", " ")).strip("._-")[:_MAX_STEM_CHARS].strip("._-")
     return cleaned or f"clip_{_text_hash(relative)[:8]}"
+
+
+def safe_speaker_name(name: str) -> str:
+    """Return a speaker folder name made of ``A-Z a-z 0-9 . _ -`` for ``name`` (``"speaker"`` if none is left).
+
+    Non-ASCII text is transliterated: ``"歌手 A"`` -> ``"Ge_Shou_A"``.
+    """
+    cleaned = _UNSAFE_RUN.sub("_", unidecode(name)).strip("._-")[:_MAX_STEM_CHARS].strip("._-")
+    return cleaned or "speaker"
+
+
+def check_speaker_name(speaker: str) -> None:
+    """Raise :class:`WorkspaceError` unless ``speaker`` is a safe folder name, else return None."""
+    if not _SAFE_SPEAKER.fullmatch(speaker):
+        shown = speaker if len(speaker) <= _MAX_STEM_CHARS else f"{speaker[:_MAX_STEM_CHARS]}..."
+        raise WorkspaceError(
+            f"Speaker name {shown!r} is not a safe folder name: use letters, digits, '_' and '-' "
+            f"(up to {_MAX_STEM_CHARS} characters)."
+        )
+
+
+def exclusion_reasons(row: Mapping[str, Any], settings: Settings) -> tuple[str, ...]:
+    """Return the flag codes of the audit ``row`` that exclude its clip by default.
+
+    ``too_long`` does not exclude a clip that will be sliced (``prepare.slice_long``).
+    """
+    flags = set(row.get("flags") or ())
+    sliced = _will_slice(row, settings)
+    return tuple(
+        code
+        for code in settings.prepare.exclude_flags
+        if code in flags and not (code == "too_long" and sliced)
+    )
+
+
+def _will_slice(row: Mapping[str, Any], settings: Settings) -> bool:
+    """Return True when the clip of ``row`` is long enough to be sliced and slicing is on."""
+    duration_s = row.get("duration_s")
+    return settings.prepare.slice_long and (
+        "too_long" in (row.get("flags") or ())
+        or (duration_s is not None and duration_s > settings.slicer.max_piece_s)
+    )
+
+
+def source_folders(workspace: Workspace) -> list[str]:
+    """Return the speaker folders under ``recordings/`` that hold audio, sorted by name."""
+    return [
+        name
+        for name in workspace.speakers(workspace.recordings)
+        if workspace.has_audio(workspace.recordings / name)
+    ]
 
 
 def manifest_path(workspace: Workspace, speaker: str) -> Path:
@@ -287,10 +327,7 @@ def build_plan(
     """
     if not source_dir.is_dir():
         raise DatasetError(f"Source folder {source_dir} does not exist or is not a folder.")
-    if not _SAFE_SPEAKER.fullmatch(speaker):
-        raise WorkspaceError(
-            f"Speaker name {speaker!r} is not a safe folder name: use letters, digits, '_' and '-'."
-        )
+    check_speaker_name(speaker)
     settings = settings or Settings()
     overrides = overrides or {}
     ordered = sorted(rows, key=lambda row: str(row["path"]))
@@ -320,14 +357,8 @@ def _draft_entry(
     """Return the include decision, actions and pieces of one audit row."""
     prep = settings.prepare
     relative = str(row["path"])
-    flags = set(row.get("flags") or ())
-    duration_s = row.get("duration_s")
-    to_slice = prep.slice_long and (
-        "too_long" in flags or (duration_s is not None and duration_s > settings.slicer.max_piece_s)
-    )
-    reasons = tuple(
-        code for code in prep.exclude_flags if code in flags and not (code == "too_long" and to_slice)
-    )
+    to_slice = _will_slice(row, settings)
+    reasons = exclusion_reasons(row, settings)
     include = (not reasons) if override is None else override
     excluded = PlanEntry(relative, False, reasons, override is not None, (), ())
     if not include:
@@ -347,7 +378,7 @@ def _draft_entry(
     actions = ["slice"] if pieces is not None else []
     if prep.to_mono and (row.get("channels") or 1) > 1:
         actions.append("mono")
-    if row.get("sample_rate") and row["sample_rate"] != prep.target_sample_rate_hz:
+    if prep.resample and row.get("sample_rate") and row["sample_rate"] != prep.target_sample_rate_hz:
         actions.append("resample")
     if prep.normalise:
         actions.append("normalise")
@@ -501,7 +532,7 @@ class _Run:
                 actions=_done_actions(entry, output, rendered.actions),
                 recipe_sha256=recipes[output.name],
                 duration_s=rendered.duration_s,
-                sample_rate_hz=self.plan.settings.target_sample_rate_hz,
+                sample_rate_hz=rendered.sample_rate_hz,
                 channels=rendered.channels,
                 lufs=rendered.lufs,
                 peak_dbfs=rendered.peak_dbfs,
@@ -579,6 +610,7 @@ class _Rendered:
     data: bytes
     actions: tuple[str, ...]
     duration_s: float
+    sample_rate_hz: int
     channels: int
     lufs: float | None
     peak_dbfs: float | None
@@ -590,15 +622,16 @@ def _render(
     """Return the clip ``piece`` of ``samples`` (frames, channels) mixed, resampled, levelled."""
     clip = samples if piece is None else samples[piece.frames(sample_rate_hz)]
     actions = []
+    out_rate_hz = prep.target_sample_rate_hz if prep.resample else sample_rate_hz
     if prep.to_mono and clip.shape[1] > 1:
         clip = clip.mean(axis=1, keepdims=True)
         actions.append("mono")
-    if sample_rate_hz != prep.target_sample_rate_hz and clip.shape[0] > 0:
-        clip = soxr.resample(clip, sample_rate_hz, prep.target_sample_rate_hz, quality="HQ")
+    if sample_rate_hz != out_rate_hz and clip.shape[0] > 0:
+        clip = soxr.resample(clip, sample_rate_hz, out_rate_hz, quality="HQ")
         actions.append("resample")
     clip = np.asarray(clip, dtype=np.float64)
     measured = clip[:, 0] if clip.shape[1] == 1 else clip
-    lufs = audio.integrated_lufs(measured, prep.target_sample_rate_hz)
+    lufs = audio.integrated_lufs(measured, out_rate_hz)
     gain = 1.0
     if prep.normalise and math.isfinite(lufs):
         gain = 10 ** ((prep.target_lufs - lufs) / 20)
@@ -609,9 +642,10 @@ def _render(
         gain = ceiling / peak
     out = (clip * gain).astype(np.float32)
     return _Rendered(
-        data=encode_wav(out, prep.target_sample_rate_hz, prep.output_subtype),
+        data=encode_wav(out, out_rate_hz, prep.output_subtype),
         actions=tuple(actions),
-        duration_s=out.shape[0] / prep.target_sample_rate_hz,
+        duration_s=out.shape[0] / out_rate_hz,
+        sample_rate_hz=out_rate_hz,
         channels=out.shape[1],
         lufs=round(lufs + 20 * math.log10(gain), 2) if math.isfinite(lufs) else None,
         peak_dbfs=round(audio.dbfs(peak * gain), 2) if peak > 0 else None,
@@ -633,6 +667,7 @@ def _recipe_sha256(prep: PrepareSettings, output: PlannedOutput) -> str:
         "end_s": output.end_s,
         "to_mono": prep.to_mono,
         "target_sample_rate_hz": prep.target_sample_rate_hz,
+        "resample": prep.resample,
         "normalise": prep.normalise,
         "target_lufs": prep.target_lufs,
         "peak_ceiling_dbfs": prep.peak_ceiling_dbfs,

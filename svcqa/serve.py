@@ -7,12 +7,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+from svcqa.auth import PUBLIC_ENV, AuthError, has_password
 from svcqa.demo import create_demo
-from svcqa.errors import SvcqaError
 from svcqa.workspace import ENV_VAR, Workspace
 
 APP = Path(__file__).resolve().parent.parent / "streamlit_app.py"
 LOOPBACK = "127.0.0.1"
+ALL_INTERFACES = "0.0.0.0"
 
 
 def streamlit_argv(workspace: Workspace, port: int, address: str, headless: bool) -> list[str]:
@@ -29,19 +30,20 @@ def streamlit_argv(workspace: Workspace, port: int, address: str, headless: bool
 def serve_app(workspace: Workspace, port: int = 8501, public: bool = False, demo: bool = True) -> int:
     """Prepare the workspace (demo speaker when it has no recordings) and run the server.
 
-    Returns the server's exit code. Public mode is refused until a password can be set.
+    Returns the server's exit code. Public mode listens on every interface and refuses to
+    start unless a password was set with ``python -m svcqa password set``.
     """
-    if public:
-        raise SvcqaError(
-            "Public mode needs a password, and password protection is not available in this "
-            "version: the server stays on 127.0.0.1. Reach it through an SSH tunnel "
-            "(ssh -L 8501:127.0.0.1:8501 box) or your GPU host's port proxy."
+    if public and not has_password(workspace.auth_path):
+        raise AuthError(
+            "Public mode needs a password: run `python -m svcqa password set "
+            f"--workspace {workspace.root}` first (or stay on 127.0.0.1 and use an SSH tunnel)."
         )
     workspace.ensure_layout()
     if demo and not workspace.has_audio(workspace.recordings) and not workspace.has_audio(workspace.dataset_raw):
         print(f"Creating the demo workspace in {workspace.root} ...", file=sys.stderr)
         create_demo(workspace)
-    env = {**os.environ, ENV_VAR: str(workspace.root)}
-    headless = not os.environ.get("DISPLAY")
-    print(f"svcqa: http://{LOOPBACK}:{port}  (workspace {workspace.root})", file=sys.stderr)
-    return subprocess.call(streamlit_argv(workspace, port, LOOPBACK, headless), env=env)
+    env = {**os.environ, ENV_VAR: str(workspace.root), PUBLIC_ENV: "1" if public else "0"}
+    address = ALL_INTERFACES if public else LOOPBACK
+    headless = public or not os.environ.get("DISPLAY")
+    print(f"svcqa: http://{address}:{port}  (workspace {workspace.root})", file=sys.stderr)
+    return subprocess.call(streamlit_argv(workspace, port, address, headless), env=env)

@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -62,11 +63,14 @@ class PitchSettings:
     f0_min_hz: float = 65.0
     f0_max_hz: float = 1100.0
     time_step_s: float = 0.02
-    """Frame hop of the f0 contour; Praat's cost is per frame, 20 ms keeps it near 1 ms per audio second."""
+    """Frame hop of the f0 contour; Praat's cost is per frame, 20 ms keeps it near 1.5 ms per audio second."""
     tracker: str = "parselmouth"
     """One of ``svcqa.audit.pitch.TRACKERS``: parselmouth, crepe-tiny, crepe-full, rmvpe."""
     analysis_sample_rate_hz: int = 8000
     """Praat runs on a copy at this rate; it must exceed twice ``f0_max_hz``."""
+    praat_search_ceiling_hz: float = 2200.0
+    """Praat looks for f0 up to here, so a tone above ``f0_max_hz`` is found and dropped
+    instead of being read as its subharmonic; keep it under a quarter of the analysis rate."""
     praat_voicing_threshold: float = 0.45
     praat_silence_threshold: float = 0.03
     """Frames quieter than this fraction of the clip's peak are unvoiced (Praat's default)."""
@@ -78,15 +82,16 @@ class PitchSettings:
     min_voiced_run_s: float = 0.06
     """Voiced runs shorter than this are tracker noise and are dropped."""
     vibrato_smoothing_s: float = 0.2
-    """Moving-mean length that averages vibrato out of the contour (one period at 5 Hz)."""
+    """About one vibrato period: the moving mean that averages vibrato out of the pitch figures,
+    and the window of octave-jump cleaning and of the classifier's vibrato centre line."""
     silence_dbfs: float = -50.0
     """A clip whose loudest 20 ms frame is below this RMS level is ``silence``."""
     min_voiced_share: float = 0.15
     """Under this share of voiced frames among non-silent frames, a clip is ``unknown``."""
     singing_min_prob: float = 0.5
     """``singing_prob`` at or above which a judgeable clip is ``singing``, else ``speech``."""
-    held_min_s: float = 0.3
-    """A note is held when its smoothed pitch stays steady for at least this long."""
+    held_min_s: float = 0.2
+    """A note is held when its pitch (vibrato centre line) and level stay steady this long."""
     held_tolerance_semitones: float = 0.5
     """Largest pitch spread (semitones) inside a held note once vibrato is averaged out."""
     held_tolerance_db: float = 10.0
@@ -131,6 +136,8 @@ class PrepareSettings:
     target_lufs: float = -23.0
     peak_ceiling_dbfs: float = -1.0
     to_mono: bool = True
+    resample: bool = True
+    """Resample to ``target_sample_rate_hz``; off keeps each source's own rate."""
     normalise: bool = True
     rename_safe: bool = True
     slice_long: bool = True
@@ -146,6 +153,10 @@ class PrepareSettings:
         "unreadable",
         "empty",
     )
+
+
+TRAIN_PRECISIONS: tuple[str, ...] = ("32", "16-mixed", "bf16-mixed")
+"""Lightning precisions so-vits-svc-fork's config can ask for (``fp16_run``, ``bf16_run``)."""
 
 
 @dataclass(frozen=True)
@@ -167,7 +178,21 @@ class TrainSettings:
     num_workers: int = 4
     """DataLoader workers of ``svc train``; at least 1 (0 fails on persistent workers)."""
     stop_timeout_s: float = 60.0
-    """How long a stop waits after the interrupt before it terminates the job."""
+    """How long a stop waits for the save after the stop request before it terminates the job."""
+    precision: str = "32"
+    """One of :data:`TRAIN_PRECISIONS`: "32", "16-mixed" (config ``fp16_run``) or "bf16-mixed"
+    (``bf16_run``); mixed precision takes less GPU memory on recent cards."""
+    advised_max_steps: int = 60_000
+    """The tutorial's "do not go past" mark, drawn on the loss curves."""
+    stop_finish_epoch_s: float = 20.0
+    """A stop finishes the current epoch first (so a resume continues at exactly the saved step)
+    when that takes at most this long at the measured speed; otherwise it saves at once."""
+    progress_interval_s: float = 2.0
+    """How often the training process rewrites its progress file."""
+    checkpoint_settle_s: float = 1.0
+    """A checkpoint whose size held still this long (or that was closed) is complete."""
+    refresh_s: float = 3.0
+    """How often the Train page's live view refreshes."""
 
 
 @dataclass(frozen=True)
@@ -233,6 +258,142 @@ class MixSettings:
 
 
 @dataclass(frozen=True)
+class CoverSettings:
+    """Song-to-cover pipeline defaults (issue: separation and mix); models and mix have their own sections."""
+
+    f0_method: str = "auto"
+    """Pitch tracker for ``svc infer``; "auto" picks the most accurate one installed (rmvpe, the
+    tutorial's choice, is not in so-vits-svc-fork 4.2.30)."""
+    transpose_semitones: int = 0
+    speaker: str = ""
+    """The model's speaker to sing with; empty takes the first in its config."""
+    export_format: str = "wav"
+    """Format of the mixed cover: wav, flac or mp3."""
+    refresh_s: float = 1.0
+    """How often the Cover page's progress panel refreshes while a job runs."""
+
+
+@dataclass(frozen=True)
+class ListenSettings:
+    """Blind listening test, ranking and rating (issue: blind listening)."""
+
+    min_comparisons: int = 3
+    """Reveal is allowed once every checkpoint took part in at least this many comparisons."""
+    repeat_share: float = 0.12
+    """Share of pairs that repeat one of the listener's voted pairs with sides swapped."""
+    repeat_min_gap: int = 3
+    """A repeat is drawn only from pairs voted at least this many votes ago."""
+    prior_strength: float = 0.1
+    """Precision of the zero-mean prior on Bradley-Terry log-strengths (defined with few votes)."""
+    confidence: float = 0.95
+    """Coverage of the intervals around scores."""
+    match_loudness: bool = True
+    """Play every render of a pair or trial at the same integrated loudness."""
+    loudness_lufs: float = -23.0
+    peak_ceiling_dbfs: float = -1.0
+    """The common loudness is lowered when a render's peak would pass this level."""
+    max_trial_renders: int = 12
+    """A rating trial shows at most this many checkpoints (plus the hidden duplicate)."""
+    duplicate_tolerance_points: float = 10.0
+    """A hidden duplicate scored within this many points of its original counts as consistent."""
+    shortlist_size: int = 8
+    """Checkpoints kept when the owner shortlists the most promising ones by objective metrics."""
+
+
+@dataclass(frozen=True)
+class VoiceSettings:
+    """Voice consistency and recording quality of clips, and per-render metrics (issue: voice and quality).
+
+    Embeddings come from resemblyzer's GE2E speaker encoder, quality scores from DNSMOS
+    (speechmos); both models are speech-trained, so their numbers are screens, not verdicts.
+    """
+
+    embed_voices: bool = True
+    """Embed each clip and flag ``other_voice``; off skips resemblyzer (and torch) entirely."""
+    score_quality: bool = True
+    """Score each clip with DNSMOS and flag ``noisy``; off skips onnxruntime's DNSMOS models.
+    It is the costly check: about 0.2 s of one core per clip, which halves the audit's speed."""
+    embed_max_s: float = 8.0
+    """Seconds embedded per clip: its loudest 1.6 s blocks (one GE2E partial each), up to this much."""
+    embed_min_s: float = 3.0
+    """Clips shorter than this get no embedding (75 % of one 1.6 s partial, resemblyzer's own minimum)."""
+    silence_dbfs: float = -50.0
+    """A 1.6 s block whose RMS is below this level is not embedded; a clip whose loudest 20 ms frame
+    is below it gets no DNSMOS score."""
+    centroid_trim_share: float = 0.25
+    """Share of clips least similar to the centroid left out of each trimmed-mean iteration."""
+    centroid_iterations: int = 5
+    other_voice_method: str = "mad"
+    """``mad``: flag under ``median - other_voice_mad_k * spread`` or under ``other_voice_floor``;
+    ``floor``: flag only under ``other_voice_floor``."""
+    other_voice_mad_k: float = 4.0
+    """Robust spreads (1.4826 x MAD of the similarities) below the median that make an outlier."""
+    other_voice_min_spread: float = 0.02
+    """Lower bound of the spread, so a very uniform dataset does not flag its ordinary variation."""
+    other_voice_floor: float = 0.7
+    """Cosine similarity to the dataset's voice under which a clip is always ``other_voice``."""
+    other_voice_min_clips: int = 5
+    """With fewer embedded clips there is no reliable centroid and nothing is flagged."""
+    quality_windows: int = 1
+    """DNSMOS windows (9.01 s each, evenly spaced) scored per clip; each costs about 0.2 s of one core."""
+    quality_min_s: float = 2.0
+    """Clips shorter than this get no DNSMOS score (the model would hear the clip looped)."""
+    noisy_bak_threshold: float = 2.0
+    """DNSMOS background score (1-5) under which a clip is ``noisy``."""
+    high_range_share: float = 1 / 3
+    """Render metrics: HNR is measured on notes in this top share of the singer's MIDI range."""
+    min_high_note_s: float = 0.2
+    """Render metrics: fewer seconds than this in that top share gives no HNR."""
+
+
+@dataclass(frozen=True)
+class RenderSettings:
+    """Test-song renders through every checkpoint (issue: renders).
+
+    The fields from ``f0_method`` to ``peak_ceiling_dbtp`` change the rendered audio and are part
+    of every render's settings hash; the others decide what is rendered, when and where.
+    """
+
+    min_step: int = 10_000
+    """Checkpoints registered at or past this step are rendered automatically."""
+    f0_method: str = "auto"
+    """so-vits-svc-fork's pitch tracker for the excerpt; "auto" picks the most accurate one installed."""
+    transpose_semitones: int = 0
+    speaker: str = ""
+    """Speaker of the model's config that sings; empty: the one with the lowest id."""
+    noise_scale: float = 0.4
+    """Decoder noise (``svc infer``'s default); seeded with ``seed`` before every decode."""
+    seed: int = 0
+    target_lufs: float = -23.0
+    """Every render of an excerpt is brought to this integrated loudness."""
+    peak_ceiling_dbtp: float = -1.0
+    """A true-peak limiter keeps renders under this level after the loudness gain."""
+    excerpt_s: float = 25.0
+    """Length of the suggested excerpts, moved within ``excerpt_min_s``-``excerpt_max_s`` to start and
+    end in a pause."""
+    excerpt_min_s: float = 20.0
+    excerpt_max_s: float = 30.0
+    sustain_min_s: float = 0.3
+    """A note counts as sustained when its pitch stays within a semitone this long."""
+    shortest_excerpt_s: float = 1.0
+    longest_excerpt_s: float = 60.0
+    """Limits of an excerpt the user picks by hand."""
+    max_song_bytes: int = 300_000_000
+    """Larger uploaded songs are refused."""
+    only_while_training_stopped: bool = False
+    """The render worker waits while a training job runs, so training keeps the GPU to itself."""
+    device: str = "auto"
+    """Torch device of the render worker; "auto" is the GPU when there is one, else the CPU."""
+    cpu_threads: int = 0
+    """Torch threads while rendering on the CPU; 0: half the cores (at least one), leaving the rest
+    to training and the dashboard."""
+    poll_s: float = 5.0
+    """How often the render worker looks for new checkpoints and excerpts."""
+    measure_metrics: bool = True
+    """After each batch, compute the objective metrics of new renders (cached per render)."""
+
+
+@dataclass(frozen=True)
 class Settings:
     """All sections together; ``Settings()`` is the shipped default."""
 
@@ -243,6 +404,10 @@ class Settings:
     train: TrainSettings = field(default_factory=TrainSettings)
     separation: SeparationSettings = field(default_factory=SeparationSettings)
     mix: MixSettings = field(default_factory=MixSettings)
+    cover: CoverSettings = field(default_factory=CoverSettings)
+    listen: ListenSettings = field(default_factory=ListenSettings)
+    voice: VoiceSettings = field(default_factory=VoiceSettings)
+    render: RenderSettings = field(default_factory=RenderSettings)
 
     def with_section(self, section: str, **changes: Any) -> Settings:
         """Return a copy with fields of one section changed."""
@@ -282,6 +447,10 @@ _SECTION_TYPES: dict[str, type] = {
     "train": TrainSettings,
     "separation": SeparationSettings,
     "mix": MixSettings,
+    "cover": CoverSettings,
+    "listen": ListenSettings,
+    "voice": VoiceSettings,
+    "render": RenderSettings,
 }
 
 
@@ -298,8 +467,21 @@ def load_settings(path: Path) -> Settings:
 
 
 def save_settings(settings: Settings, path: Path) -> None:
-    """Write settings atomically (temp file, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    """Write settings atomically (synced temp file, then rename): a failed write keeps the old file.
+
+    Raises :class:`WorkspaceError` when the file cannot be written (a full disk, no permission).
+    """
     tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(settings.to_dict(), indent=2, sort_keys=True), encoding="utf-8")
-    tmp.replace(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(json.dumps(settings.to_dict(), indent=2, sort_keys=True))
+            handle.flush()
+            os.fsync(handle.fileno())
+        tmp.replace(path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise WorkspaceError(
+            f"Cannot save the settings to {path}: {exc.strerror or exc}. Free disk space and try again; "
+            "the settings saved before are unchanged."
+        ) from exc

@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import io
 import os
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +34,8 @@ import numpy as np
 import soundfile as sf
 
 from svcqa import audio
-from svcqa.errors import AudioError, SvcqaError, WorkspaceError
+from svcqa.audit.run import find_audio_files
+from svcqa.errors import AudioError, DatasetError, SvcqaError, WorkspaceError
 from svcqa.settings import SlicerSettings
 
 PRESETS: dict[str, dict[str, Any]] = {
@@ -117,6 +119,18 @@ class SlicePlan:
 
 
 @dataclass(frozen=True)
+class Problem:
+    """A file the run could not handle, and why."""
+
+    path: str
+    message: str
+
+    def to_dict(self) -> dict[str, str]:
+        """Return a JSON-ready dict."""
+        return dataclasses.asdict(self)
+
+
+@dataclass(frozen=True)
 class SliceResult:
     """The files :func:`slice_file` wrote and the plan they came from."""
 
@@ -133,6 +147,28 @@ class SliceResult:
         }
 
 
+@dataclass(frozen=True)
+class SliceBatch:
+    """What :func:`slice_path` wrote for a file or a folder of files, and what it could not slice."""
+
+    source: Path
+    out_dir: Path
+    settings: SlicerSettings
+    results: tuple[SliceResult, ...]
+    problems: tuple[Problem, ...]
+    """Sources that could not be decoded (paths relative to the source folder); the rest went on."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict."""
+        return {
+            "source": str(self.source),
+            "out_dir": str(self.out_dir),
+            "settings": dataclasses.asdict(self.settings),
+            "results": [r.to_dict() for r in self.results],
+            "problems": [p.to_dict() for p in self.problems],
+        }
+
+
 def preset(name: str, base: SlicerSettings | None = None) -> SlicerSettings:
     """Return ``base`` (default settings when None) with the slicing parameters of preset ``name``.
 
@@ -141,6 +177,18 @@ def preset(name: str, base: SlicerSettings | None = None) -> SlicerSettings:
     if name not in PRESETS:
         raise SvcqaError(f"Unknown slicer preset {name!r}; choose one of: {', '.join(PRESETS)}.")
     return dataclasses.replace(base or SlicerSettings(), **PRESETS[name])
+
+
+def matching_preset(settings: SlicerSettings) -> str | None:
+    """Return the name of the preset whose slicing parameters ``settings`` has, None for custom values.
+
+    >>> matching_preset(preset("tutorial"))
+    'tutorial'
+    """
+    for name, values in PRESETS.items():
+        if all(getattr(settings, key) == value for key, value in values.items()):
+            return name
+    return None
 
 
 def check_settings(settings: SlicerSettings) -> None:
@@ -413,8 +461,11 @@ def slice_file(
     out_dir: Path,
     settings: SlicerSettings | None = None,
     progress: Callable[[float, str], None] | None = None,
+    stem: str | None = None,
 ) -> SliceResult:
     """Return the pieces of ``source`` written as WAV files ``<stem>_001.wav``... in ``out_dir``.
+
+    ``stem`` defaults to the source's own stem.
 
     The source is only read. Each piece keeps the source's sample rate and channels and is
     written under a temporary name, then renamed, so a killed run leaves no partial clip.
@@ -436,10 +487,62 @@ def slice_file(
     remove_partials(out_dir)
     outputs = []
     for index, piece in enumerate(plan.pieces):
-        target = out_dir / piece_name(source.stem, index, len(plan.pieces))
+        target = out_dir / piece_name(stem or source.stem, index, len(plan.pieces))
         clip = samples[piece.frames(sample_rate_hz)]
         write_atomically(target, encode_wav(clip, sample_rate_hz, settings.output_subtype))
         outputs.append(target)
         if progress is not None:
             progress((index + 1) / len(plan.pieces), f"Wrote {target.name}")
     return SliceResult(source=source, outputs=tuple(outputs), plan=plan)
+
+
+def slice_path(
+    source: Path,
+    out_dir: Path,
+    settings: SlicerSettings | None = None,
+    progress: Callable[[float, str], None] | None = None,
+) -> SliceBatch:
+    """Return what slicing the file ``source``, or every audio file under the folder ``source``, wrote.
+
+    Pieces of ``source/a/b.wav`` go to ``out_dir/a/b_001.wav``...; two sources that differ only
+    in their extension (``b.wav``, ``b.flac``) keep it in their stem (``b_wav_001.wav``). A file
+    that cannot be decoded becomes a :class:`Problem` and the others are still sliced.
+
+    Raises
+    ------
+    DatasetError
+        ``source`` does not exist, holds no audio file, or ``out_dir`` lies inside the source
+        folder (slicing never writes next to the originals).
+    WorkspaceError
+        ``out_dir`` cannot be written.
+    """
+    settings = settings or SlicerSettings()
+    check_settings(settings)
+    source = Path(source).expanduser().absolute()
+    out_dir = Path(out_dir).expanduser().absolute()
+    if not source.exists():
+        raise DatasetError(f"{source} does not exist: give an audio file or a folder of them.")
+    folder = source if source.is_dir() else source.parent
+    if out_dir.resolve() == folder.resolve() or folder.resolve() in out_dir.resolve().parents:
+        raise DatasetError(
+            f"Output folder {out_dir} lies inside {folder}: choose one outside it, so the "
+            "originals are never written."
+        )
+    files = find_audio_files(source)[0] if source.is_dir() else [source]
+    if not files:
+        raise DatasetError(f"No audio files under {source}.")
+    relatives = [f.relative_to(folder) for f in files]
+    stems = Counter((r.parent, r.stem.casefold()) for r in relatives)
+    results, problems = [], []
+    for index, relative in enumerate(relatives):
+        if progress is not None:
+            progress(index / len(files), f"Slicing {relative.as_posix()}")
+        clash = stems[(relative.parent, relative.stem.casefold())] > 1
+        stem = f"{relative.stem}_{relative.suffix.lstrip('.')}" if clash else relative.stem
+        try:
+            results.append(slice_file(folder / relative, out_dir / relative.parent, settings, stem=stem))
+        except AudioError as exc:
+            problems.append(Problem(relative.as_posix(), str(exc)))
+    if progress is not None:
+        progress(1.0, f"Sliced {len(results)} of {len(files)} files")
+    return SliceBatch(source, out_dir, settings, tuple(results), tuple(problems))

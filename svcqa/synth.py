@@ -134,7 +134,8 @@ def sung_phrase(
     ``tilt_db_per_octave`` sets the timbre (brighter when closer to 0). ``consonant_s`` replaces
     the first part of notes after the first by that much unvoiced noise, as a sung syllable
     starts with an unvoiced consonant; ``consonant_share`` is the share of notes that get one
-    (voiced consonants and legato keep the voice going). ``scoop_cents`` and ``drift_cents`` go to :func:`f0_track`.
+    (voiced consonants and legato keep the voice going). ``scoop_cents`` and ``drift_cents``
+    go to :func:`f0_track`.
     """
     rng = np.random.default_rng(seed)
     f0 = f0_track(
@@ -151,7 +152,9 @@ def sung_phrase(
     voiced = apply_formants(tone, sample_rate_hz, vowel, formant_shift)
     voiced += breath_noise * np.max(np.abs(voiced)) * rng.standard_normal(voiced.size)
     if consonant_s > 0:
-        voiced = _add_consonants(voiced, note_s, len(notes_midi), sample_rate_hz, consonant_s, consonant_share, rng)
+        voiced = _add_consonants(
+            voiced, note_s, len(notes_midi), sample_rate_hz, consonant_s, consonant_share, rng
+        )
     audio = voiced * envelope(voiced.size, sample_rate_hz)
     top = float(np.max(np.abs(audio))) or 1.0
     return (audio / top * peak).astype(np.float32)
@@ -167,7 +170,7 @@ def _add_consonants(
     rng: np.random.Generator,
 ) -> np.ndarray:
     """Return ``voiced`` with a random ``consonant_share`` of note onsets replaced by a hiss burst."""
-    durations = np.full(n_notes, float(note_s)) if np.isscalar(note_s) else np.asarray(note_s, dtype=float)  # type: ignore[arg-type]
+    durations = np.asarray([note_s] * n_notes if np.isscalar(note_s) else note_s, dtype=float)
     onsets = np.round(np.cumsum(durations)[:-1] * sample_rate_hz).astype(int)
     onsets = onsets[rng.random(onsets.size) < consonant_share]
     n_cons = int(consonant_s * sample_rate_hz)

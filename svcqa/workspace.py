@@ -32,6 +32,10 @@ AUDIO_EXTENSIONS: frozenset[str] = frozenset(
     {".wav", ".flac", ".mp3", ".ogg", ".oga", ".opus", ".m4a", ".aac", ".aif", ".aiff", ".wma"}
 )
 
+_MAX_NAME_BYTES = 255
+"""Longest file or folder name Linux file systems take (NAME_MAX)."""
+_MAX_PATH_CHARS = 1024
+_SHOWN_PATH_CHARS = 120
 _LAYOUT = (
     "recordings",
     "dataset_raw",
@@ -107,6 +111,10 @@ class Workspace:
         return self.state_dir / "state.sqlite"
 
     @property
+    def auth_path(self) -> Path:
+        return self.state_dir / "auth.json"
+
+    @property
     def settings_path(self) -> Path:
         return self.state_dir / "settings.json"
 
@@ -160,24 +168,39 @@ class Workspace:
         """Return the absolute path of ``relative`` inside the workspace.
 
         Raises :class:`PathOutsideWorkspaceError` for absolute paths, ``..`` components, NUL
-        bytes, or symlinks whose target lies outside the workspace.
+        bytes, names longer than the file system allows, symlink loops, or symlinks whose
+        target lies outside the workspace.
         """
         text = os.fspath(relative)
         if "\x00" in text:
             raise PathOutsideWorkspaceError("A path with a NUL byte was refused.")
+        shown = text if len(text) <= _SHOWN_PATH_CHARS else f"{text[:_SHOWN_PATH_CHARS]}..."
         candidate = Path(text)
         if candidate.is_absolute() or ".." in candidate.parts:
             raise PathOutsideWorkspaceError(
-                f"Path {text!r} was refused: only paths inside the workspace are allowed."
+                f"Path {shown!r} was refused: only paths inside the workspace are allowed."
             )
+        if len(text) > _MAX_PATH_CHARS or any(
+            len(os.fsencode(part)) > _MAX_NAME_BYTES for part in candidate.parts
+        ):
+            raise PathOutsideWorkspaceError(f"Path {shown!r} was refused: a name in it is too long.")
         root_real = self.root.resolve()
-        full = (self.root / candidate).resolve()
+        try:
+            full = (self.root / candidate).resolve()
+        except RuntimeError as exc:  # Python 3.11 raises it for a symlink loop
+            raise PathOutsideWorkspaceError(f"Path {shown!r} was refused: its symlinks form a loop.") from exc
         if full != root_real and root_real not in full.parents:
             raise PathOutsideWorkspaceError(
-                f"Path {text!r} leads outside the workspace and was refused."
+                f"Path {shown!r} leads outside the workspace and was refused."
             )
         return full
 
     def relative(self, path: Path) -> str:
-        """Return ``path`` as a POSIX path relative to the workspace root."""
-        return path.resolve().relative_to(self.root.resolve()).as_posix()
+        """Return ``path`` as a POSIX path relative to the workspace root.
+
+        Raises :class:`PathOutsideWorkspaceError` when it resolves outside (a symlink out, a loop).
+        """
+        try:
+            return path.resolve().relative_to(self.root.resolve()).as_posix()
+        except (ValueError, RuntimeError) as exc:
+            raise PathOutsideWorkspaceError(f"{path} leads outside the workspace and was refused.") from exc

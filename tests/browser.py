@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -34,12 +35,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(workspace: Path, timeout_s: float = 180.0) -> Iterator[str]:
+def running_server(workspace: Path, timeout_s: float = 180.0, extra_args: tuple[str, ...] = ()) -> Iterator[str]:
     """Run ``python -m svcqa serve`` for ``workspace``; yield its URL; stop it afterwards."""
     port = free_port()
     log = open(workspace.parent / f"server-{port}.log", "w")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
-        [sys.executable, "-m", "svcqa", "serve", "--workspace", str(workspace), "--port", str(port)],
+        [sys.executable, "-m", "svcqa", "serve", "--workspace", str(workspace), "--port", str(port), *extra_args],
         cwd=REPO,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -63,11 +64,12 @@ def running_server(workspace: Path, timeout_s: float = 180.0) -> Iterator[str]:
             time.sleep(0.5)
         yield url
     finally:
-        proc.terminate()
+        # serve starts `streamlit run` as a child: end the whole process group, not just serve.
+        os.killpg(proc.pid, signal.SIGTERM)
         try:
             proc.wait(timeout=20)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            os.killpg(proc.pid, signal.SIGKILL)
         log.close()
 
 

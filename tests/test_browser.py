@@ -29,3 +29,18 @@ def test_serve_opens_on_the_demo_dataset_page(tmp_path: Path) -> None:
     assert "Demo workspace" in text
     assert (workspace / "recordings" / "demo_singer" / "short_take.wav").exists()
     assert (SCREENSHOTS / "dataset.png").stat().st_size > 20_000
+
+
+def test_public_mode_asks_for_the_password_on_every_page_url(tmp_path: Path) -> None:
+    from svcqa.auth import set_password
+    from svcqa.workspace import Workspace
+
+    workspace = Workspace(tmp_path / "ws").ensure_layout()
+    set_password(workspace.auth_path, "a long test password")
+    with running_server(workspace.root, extra_args=("--public",)) as url, chromium_page() as page:
+        for path in ("/", "/dataset", "/prepare", "/train", "/render", "/listen", "/cover", "/nonexistent"):
+            page.goto(url + path, wait_until="networkidle")
+            page.get_by_text("Password").first.wait_for(timeout=60_000)
+            body = page.inner_text("body")
+            assert "Clips with problems" not in body, path
+            assert "Dataset" not in body and "Prepare" not in body, path

@@ -212,3 +212,16 @@ def test_limiter_keeps_true_peak_under_its_ceiling() -> None:
     limited, reduction_db = limit_true_peak(hot, -3.0, SR, window_ms=5.0, oversample=4)
     assert true_peak_dbtp(limited) <= -3.0 + 0.2
     assert reduction_db > 3.0
+
+
+def test_quiet_vocals_on_a_dc_offset_still_reach_the_target(tmp_path: Path) -> None:
+    # What an undertrained model writes: a faint voice (-60 LUFS) riding on a constant offset.
+    faint = sung_phrase([60, 64, 67], 1.0, SR, peak=0.001, seed=3) - 0.037
+    sf.write(tmp_path / "v.wav", faint, SR, subtype="FLOAT")
+    sf.write(tmp_path / "a.wav", _drums(3.0, SR), SR, subtype="FLOAT")
+    result = mix(tmp_path / "v.wav", tmp_path / "a.wav", tmp_path / "m.wav", MixSettings())
+    audio, _, lufs, dbtp = _measure(tmp_path / "m.wav")
+    assert result.lufs == pytest.approx(-14.0, abs=0.5)
+    assert lufs == pytest.approx(-14.0, abs=0.5)
+    assert dbtp <= -1.0 + 0.05
+    assert abs(float(audio.mean())) < 1e-3

@@ -5,13 +5,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import soundfile as sf
 from streamlit.testing.v1 import AppTest
 
 from svcqa.demo import PLANTED, create_demo
+from svcqa.synth import sung_phrase
 from svcqa.workspace import Workspace
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
-ISSUE_3_FLAGS = {code for code in PLANTED.values() if code != "speech"}
+PLANTED_FLAGS = set(PLANTED.values())
 
 
 @pytest.fixture(scope="module")
@@ -33,13 +35,13 @@ def test_dataset_page_shows_every_planted_problem(demo_root: Path, monkeypatch: 
     at = _run(demo_root, monkeypatch)
     metrics = {m.label: m.value for m in at.metric}
     assert metrics["Clips"] == str(len(list((demo_root / "recordings" / "demo_singer").iterdir())))
-    assert int(metrics["Clips with problems"]) >= len(ISSUE_3_FLAGS)
+    assert int(metrics["Clips with problems"]) >= len(PLANTED_FLAGS)
     offered = {option.split(" ")[0] for option in at.multiselect(key="flag_filter").options}
-    assert offered >= ISSUE_3_FLAGS
+    assert offered >= PLANTED_FLAGS
     table = at.dataframe[0].value
     flagged = {path: flags for path, flags in zip(table["path"], table["flags"], strict=True)}
     for name, code in PLANTED.items():
-        if code in ISSUE_3_FLAGS:
+        if code in PLANTED_FLAGS:
             assert code in flagged[f"demo_singer/{name}"].split(), name
 
 
@@ -48,10 +50,11 @@ def test_filtering_and_inspecting_a_clip(demo_root: Path, monkeypatch: pytest.Mo
     at.multiselect(key="flag_filter").select("too_short").run()
     table = at.dataframe[0].value
     assert list(table["path"]) == ["demo_singer/short_take.wav"]
+    players_before = len(at.get("audio"))
     at.selectbox(key="clip_pick").select("demo_singer/short_take.wav").run()
     assert not at.exception
     assert any("too_short" in w.value for w in at.warning)
-    assert len(at.get("audio")) == 1
+    assert len(at.get("audio")) == players_before + 1
     at.text_input(key="clip_search").input("nothing-matches").run()
     assert at.dataframe[0].value.empty
 
@@ -75,3 +78,28 @@ def test_empty_workspace_offers_the_demo(tmp_path: Path, monkeypatch: pytest.Mon
     assert not at.exception
     assert (root / "recordings" / "demo_singer" / "short_take.wav").exists()
     assert at.metric
+
+
+def test_mixed_verdict_speech_clips_and_pitch_coverage(demo_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    high_song = sung_phrase([74, 76, 77, 79, 77, 76], 2.0, 44_100, seed=5)
+    sf.write(demo_root / "songs" / "high_song.wav", high_song, 44_100)
+    at = _run(demo_root, monkeypatch)
+    assert any("Mixed dataset" in e.value for e in at.error)
+    assert any("Remove these 3 clips" in m.value for m in at.markdown)
+    assert any("Usable range" in m.value for m in at.markdown)
+    at.selectbox(key="song_pick").select("high_song.wav").run()
+    assert not at.exception
+    advice = " ".join(w.value for w in at.warning)
+    assert "covers thinly" in advice and "transpose **-" in advice
+
+
+def test_voice_map_and_voice_columns(demo_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = _run(demo_root, monkeypatch)
+    table = at.dataframe[0].value
+    assert {"voice_similarity", "dnsmos_bak"} <= set(table.columns)
+    flagged = dict(zip(table["path"], table["flags"], strict=True))
+    assert "other_voice" in flagged["demo_singer/friend_take.wav"].split()
+    assert "noisy" in flagged["demo_singer/noisy_room.wav"].split()
+    clean = [p for p in table["path"] if p.startswith("demo_singer/phrase_") and "copy" not in p]
+    assert all("other_voice" not in flagged[p] and "noisy" not in flagged[p] for p in clean)
+    assert any("Click a point" in c.value for c in at.caption)

@@ -14,7 +14,17 @@ import pytest
 import soundfile as sf
 
 from svcqa.errors import WorkspaceError
-from svcqa.prepare import build_plan, execute_plan, file_sha256, load_manifest, safe_stem
+from svcqa.prepare import (
+    build_plan,
+    check_speaker_name,
+    exclusion_reasons,
+    execute_plan,
+    file_sha256,
+    load_manifest,
+    safe_speaker_name,
+    safe_stem,
+    source_folders,
+)
 from svcqa.settings import Settings
 from svcqa.slicer import partial_path
 from svcqa.synth import silence, sung_phrase
@@ -352,3 +362,43 @@ def test_long_silent_clip_is_excluded_because_slicing_leaves_nothing(tmp_path):
     entry = plan.entries[0]
     assert (entry.include, entry.reasons, entry.outputs) == (False, ("no_pieces",), ())
     assert entry.note
+
+
+def test_resample_off_keeps_each_source_rate(setup):
+    source, rows, ws = setup
+    settings = Settings().with_section("prepare", resample=False)
+    plan = build_plan(source, rows, "erin", settings)
+    assert "resample" not in _entry(plan, "歌声 01.wav").actions
+    result = execute_plan(plan, ws)
+    rates = {r.source: r.sample_rate_hz for r in result.written}
+    assert (rates["歌声 01.wav"], rates["long take.wav"], rates["take 2.wav"]) == (48_000, 22_050, 44_100)
+    for record in result.written:
+        assert sf.info(result.out_dir / record.output).samplerate == record.sample_rate_hz
+
+
+def test_exclusion_reasons_spare_a_long_clip_that_will_be_sliced():
+    row = {"path": "a.wav", "flags": ["too_long", "duplicate"], "duration_s": 40.0}
+    assert exclusion_reasons(row, Settings()) == ("duplicate",)
+    no_slicing = Settings().with_section("prepare", slice_long=False)
+    assert exclusion_reasons(row, no_slicing) == ("too_long", "duplicate")
+    assert exclusion_reasons({"path": "b.wav", "flags": ["clipping"]}, Settings()) == ()
+
+
+def test_safe_speaker_name_transliterates_and_passes_the_speaker_check():
+    assert safe_speaker_name("歌手 A") == "Ge_Shou_A"
+    assert safe_speaker_name("demo_singer") == "demo_singer"
+    assert safe_speaker_name("🎤") == "speaker"
+    for name in ("歌手 A", "my voice!", "🎤"):
+        check_speaker_name(safe_speaker_name(name))
+    with pytest.raises(WorkspaceError):
+        check_speaker_name("two words")
+
+
+def test_source_folders_lists_speaker_folders_that_hold_audio(tmp_path):
+    ws = Workspace(tmp_path / "ws").ensure_layout()
+    (ws.recordings / "bob").mkdir()
+    sf.write(ws.recordings / "bob" / "a.wav", np.zeros(100), 44_100)
+    (ws.recordings / "empty").mkdir()
+    (ws.recordings / "notes").mkdir()
+    (ws.recordings / "notes" / "readme.txt").write_text("no audio")
+    assert source_folders(ws) == ["bob"]

@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from svcqa.errors import SvcqaError
+from svcqa.errors import DatasetError, SvcqaError
 from svcqa.settings import SlicerSettings
-from svcqa.slicer import frame_rms, plan_slices, preset, slice_file
+from svcqa.slicer import frame_rms, matching_preset, plan_slices, preset, slice_file, slice_path
 from svcqa.synth import silence, sung_phrase
 
 SR = 16_000
@@ -202,3 +202,44 @@ def test_settings_keep_openvpi_defaults_and_preset_only_changes_slicing():
     base = SlicerSettings(max_piece_s=20.0)
     assert dataclasses.asdict(preset("default")) == dataclasses.asdict(SlicerSettings())
     assert preset("tutorial", base).max_piece_s == 20.0
+
+
+def test_matching_preset_names_the_preset_or_none_for_custom_values():
+    assert matching_preset(SlicerSettings()) == "default"
+    assert matching_preset(preset("tutorial", SlicerSettings(max_piece_s=20.0))) == "tutorial"
+    assert matching_preset(SlicerSettings(threshold_db=-35.0)) is None
+
+
+def test_slice_path_mirrors_subfolders_keeps_clashing_stems_apart_and_skips_unreadable(tmp_path):
+    source = tmp_path / "in"
+    (source / "sub").mkdir(parents=True)
+    take = np.concatenate([_phrase(6, 1), silence(1.0, SR), _phrase(6, 2)])
+    sf.write(source / "sub" / "take.wav", take, SR, subtype="PCM_16")
+    sf.write(source / "sub" / "take.flac", take, SR)
+    sf.write(source / "solo.wav", _phrase(4, 3), SR, subtype="PCM_16")
+    (source / "broken.wav").write_bytes(b"RIFF not really a wave file")
+    progress = []
+
+    batch = slice_path(source, tmp_path / "out", progress=lambda f, m: progress.append(f))
+
+    written = sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*.wav"))
+    assert written == [
+        "solo_001.wav",
+        "sub/take_flac_001.wav",
+        "sub/take_flac_002.wav",
+        "sub/take_wav_001.wav",
+        "sub/take_wav_002.wav",
+    ]
+    assert [p.path for p in batch.problems] == ["broken.wav"]
+    assert set(batch.to_dict()) == {"source", "out_dir", "settings", "results", "problems"}
+    assert progress[-1] == 1.0
+
+
+def test_slice_path_refuses_an_output_folder_inside_the_source(tmp_path):
+    sf.write(tmp_path / "take.wav", _phrase(3, 1), SR, subtype="PCM_16")
+    with pytest.raises(DatasetError):
+        slice_path(tmp_path, tmp_path / "out")
+    with pytest.raises(DatasetError):
+        slice_path(tmp_path / "take.wav", tmp_path)
+    with pytest.raises(DatasetError):
+        slice_path(tmp_path / "missing.wav", tmp_path / "elsewhere")

@@ -19,9 +19,9 @@ import soxr
 from svcqa import audio
 from svcqa.audit.flags import flag_info
 from svcqa.errors import AudioError
-from svcqa.settings import AuditSettings, PitchSettings
+from svcqa.settings import AuditSettings, PitchSettings, VoiceSettings
 
-MEASURE_VERSION = 1
+MEASURE_VERSION = 2
 """Bump when what :func:`measure_file` computes changes, to invalidate cached rows."""
 
 VOICE_SAMPLE_RATE_HZ = 16_000
@@ -55,6 +55,9 @@ class Measurement:
     trailing_silence_s: float | None = None
     content_hash: str | None = None
     voice: dict[str, Any] | None = None
+    """Pitch and speech/singing analysis (``svcqa.audit.voice_kind.analyse_voice``)."""
+    identity: dict[str, Any] | None = None
+    """Voice embedding (``vector``) and DNSMOS scores (``dnsmos_*``), each with a ``*_reason``."""
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict."""
@@ -153,6 +156,7 @@ def measure_file(
     relative: str,
     settings: AuditSettings,
     pitch: PitchSettings | None = None,
+    voice_settings: VoiceSettings | None = None,
 ) -> Measurement:
     """Return the measurements of one audio file; decoder failures become ``readable=False``."""
     stat = path.stat()
@@ -194,9 +198,10 @@ def measure_file(
         return _replace(base, **header, frames=0, duration_s=0.0, error="the file holds no samples")
     silent = np.concatenate(acc.frame_silent) if acc.frame_silent else np.zeros(0, dtype=bool)
     frame_s = acc.frame_len / info.sample_rate
-    voice = None
+    voice = identity = None
     if voice_stream is not None and pitch is not None:
         voice = voice_stream.analyse(pitch)
+        identity = voice_stream.identity(voice_settings or VoiceSettings())
     return _replace(
         base,
         **header,
@@ -211,6 +216,7 @@ def measure_file(
         trailing_silence_s=round(_run_length(silent[::-1]) * frame_s, 3),
         content_hash=acc.hasher.hexdigest(),
         voice=voice,
+        identity=identity,
     )
 
 
@@ -234,12 +240,42 @@ class _VoiceStream:
         self._parts.append(part)
         self._n += part.size
 
-    def analyse(self, pitch: PitchSettings) -> dict[str, Any]:
+    def mono(self) -> np.ndarray:
+        """Return the collected 16 kHz mono audio (flushing the resampler once)."""
         if self._resampler is not None:
             self._parts.append(self._resampler.resample_chunk(np.zeros(0, np.float32), last=True))
-        mono = np.concatenate(self._parts)[: int(VOICE_MAX_S * VOICE_SAMPLE_RATE_HZ)]
+            self._resampler = None
+            self._parts = [np.concatenate(self._parts)[: int(VOICE_MAX_S * VOICE_SAMPLE_RATE_HZ)]]
+        return self._parts[0] if len(self._parts) == 1 else np.concatenate(self._parts)
+
+    def identity(self, settings: VoiceSettings) -> dict[str, Any]:
+        """Return the voice embedding and DNSMOS scores the settings ask for (reasons when absent)."""
+        out: dict[str, Any] = {}
+        mono = self.mono()
+        if settings.embed_voices:
+            try:
+                from svcqa.audit.voice_identity import embed_clip
+
+                embedding = embed_clip(mono, settings)
+                out.update(vector=None if embedding.vector is None else list(embedding.vector))
+                out.update(embedded_s=embedding.embedded_s, embed_reason=embedding.reason)
+            except Exception as exc:  # a missing package or model must not hide the other checks
+                out.update(vector=None, embed_reason=f"{type(exc).__name__}: {exc}")
+        if settings.score_quality:
+            try:
+                from svcqa.audit.quality import score_clip
+
+                scores = score_clip(mono, settings).to_dict()
+                out.update({k: scores[k] for k in ("dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl")})
+                out.update(quality_reason=scores["reason"])
+            except Exception as exc:
+                out.update(quality_reason=f"{type(exc).__name__}: {exc}")
+        return out
+
+    def analyse(self, pitch: PitchSettings) -> dict[str, Any]:
+        mono = self.mono()
         try:
-            from svcqa.audit.pitch import analyse_voice
+            from svcqa.audit.voice_kind import analyse_voice
 
             return analyse_voice(mono, VOICE_SAMPLE_RATE_HZ, pitch).to_dict()
         except Exception as exc:  # a pitch bug must not hide the file's other measurements

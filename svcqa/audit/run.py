@@ -15,6 +15,7 @@ Example
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import hashlib
 import json
 import multiprocessing
@@ -28,9 +29,10 @@ from typing import Any
 import numpy as np
 
 from svcqa.audit.checks import MEASURE_VERSION, Flag, Measurement, derive_flags, measure_file
+from svcqa.audit.dataset_voice import identity_flags, kind_flag, voice_summary
 from svcqa.audit.flags import flag_info
-from svcqa.errors import DatasetError
-from svcqa.settings import AuditSettings, PitchSettings, Settings
+from svcqa.errors import DatasetError, WorkspaceError
+from svcqa.settings import AuditSettings, PitchSettings, Settings, VoiceSettings
 from svcqa.store import Store
 from svcqa.workspace import AUDIO_EXTENSIONS
 
@@ -50,6 +52,7 @@ class ClipReport:
     measurement: Measurement
     flags: tuple[Flag, ...]
     duplicate_of: str | None = None
+    voice_similarity: float | None = None
 
     @property
     def codes(self) -> list[str]:
@@ -61,9 +64,13 @@ class ClipReport:
         m = self.measurement.to_dict()
         voice = m.pop("voice") or {}
         voice.pop("note_seconds", None)
+        identity = m.pop("identity") or {}
+        identity.pop("vector", None)
         return {
             **m,
             **voice,
+            **identity,
+            "voice_similarity": self.voice_similarity,
             "flags": self.codes,
             "messages": [f.to_dict() for f in self.flags],
             "duplicate_of": self.duplicate_of,
@@ -123,16 +130,18 @@ def measure_key(settings: Settings, with_voice: bool) -> str:
         "clip_min_run_samples": a.clip_min_run_samples,
         "loudness_chunk_s": a.loudness_chunk_s,
         "max_file_bytes": a.max_file_bytes,
-        "voice": settings.section_hash("pitch") if with_voice else None,
+        "voice": [settings.section_hash("pitch"), settings.section_hash("voice")] if with_voice else None,
     }
     return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _measure_job(args: tuple[str, str, AuditSettings, PitchSettings | None]) -> dict[str, Any]:
+def _measure_job(
+    args: tuple[str, str, AuditSettings, PitchSettings | None, VoiceSettings | None],
+) -> dict[str, Any]:
     """Measure one file; an unexpected exception becomes an uncached ``unreadable`` row."""
-    path, relative, audit_settings, pitch = args
+    path, relative, audit_settings, pitch, voice_settings = args
     try:
-        return measure_file(Path(path), relative, audit_settings, pitch).to_dict()
+        return measure_file(Path(path), relative, audit_settings, pitch, voice_settings).to_dict()
     except Exception as exc:  # a crash on one file must not end the audit
         return _crashed(Path(path), relative, exc).to_dict()
 
@@ -161,12 +170,27 @@ def audit_dataset(
     report(0.0, f"Found {len(files)} audio files")
 
     key = measure_key(settings, with_voice)
-    store = Store(cache_path or default_cache_path(dataset_dir)) if use_cache else None
-    stats = {str(p): p.stat() for p in files}
-    cached = store.cached_measurements(list(stats), key) if store else {}
     measurements: dict[str, Measurement] = {}
+    stats: dict[str, os.stat_result] = {}
+    for path in files:
+        try:
+            str(path).encode("utf-8")
+            stats[str(path)] = path.stat()
+        except (UnicodeEncodeError, OSError) as exc:
+            measurements[str(path)] = _unusable(path, dataset_dir, exc)
+    store: Store | None = None
+    cached: dict[str, tuple[int, int, dict[str, Any]]] = {}
+    if use_cache:
+        # The audit never depends on its cache: on a full disk or a read-only folder it measures afresh.
+        try:
+            store = Store(cache_path or default_cache_path(dataset_dir))
+            cached = store.cached_measurements(list(stats), key)
+        except (OSError, WorkspaceError):
+            store = None
     todo: list[Path] = []
     for path in files:
+        if str(path) in measurements:
+            continue
         st = stats[str(path)]
         hit = cached.get(str(path))
         relative = path.relative_to(dataset_dir).as_posix()
@@ -178,18 +202,18 @@ def audit_dataset(
     fresh = _measure_all(todo, dataset_dir, settings, with_voice, workers, report, len(files))
     measurements.update(fresh)
     if store and fresh:
-        store.put_measurements(
-            (p, m.size_bytes, m.mtime_ns, key, m.to_dict())
-            for p, m in fresh.items()
-            if not (m.error or "").startswith(_CRASH_PREFIX)
-        )
-    clips = _flag_clips([measurements[str(p)] for p in files], settings)
+        with contextlib.suppress(WorkspaceError):
+            store.put_measurements(
+                (p, m.size_bytes, m.mtime_ns, key, m.to_dict())
+                for p, m in fresh.items()
+                if not (m.error or "").startswith(_CRASH_PREFIX) and "voice_error" not in (m.voice or {})
+            )
+    clips, identity_summary = _flag_clips([measurements[str(p)] for p in files], settings)
     report(1.0, f"Audited {len(files)} files ({len(todo)} measured, {len(files) - len(todo)} cached)")
-    return AuditReport(
-        dataset=str(dataset_dir),
-        summary=summarise(clips, settings.audit, ignored_files=ignored),
-        clips=tuple(clips),
-    )
+    summary = summarise(clips, settings.audit, ignored_files=ignored)
+    summary.update(voice_summary([(c.measurement, c.codes) for c in clips], settings.pitch))
+    summary.update(identity_summary)
+    return AuditReport(dataset=str(dataset_dir), summary=summary, clips=tuple(clips))
 
 
 def _measure_all(
@@ -203,7 +227,8 @@ def _measure_all(
 ) -> dict[str, Measurement]:
     """Measure ``todo`` files, in worker processes when there are enough of them."""
     pitch = settings.pitch if with_voice else None
-    jobs = [(str(p), p.relative_to(dataset_dir).as_posix(), settings.audit, pitch) for p in todo]
+    voice = settings.voice if with_voice else None
+    jobs = [(str(p), p.relative_to(dataset_dir).as_posix(), settings.audit, pitch, voice) for p in todo]
     n_workers = workers or settings.audit.workers or os.cpu_count() or 1
     done_before = total - len(todo)
     results: dict[str, Measurement] = {}
@@ -226,6 +251,17 @@ def _measure_all(
     return results
 
 
+def _unusable(path: Path, dataset_dir: Path, exc: Exception) -> Measurement:
+    """Return the ``unreadable`` row of a file whose name is not UTF-8 (it could be neither
+    stored nor shown) or that cannot be looked at (a broken symlink)."""
+    relative = os.fsencode(path.relative_to(dataset_dir)).decode("utf-8", "backslashreplace")
+    if isinstance(exc, UnicodeEncodeError):
+        error = "the file name is not valid UTF-8 (from a zip made on another system?): rename the file"
+    else:
+        error = f"the file cannot be opened: {getattr(exc, 'strerror', None) or exc}"
+    return Measurement(path=relative, size_bytes=0, mtime_ns=0, readable=False, error=error)
+
+
 def _crashed(path: Path, relative: str, exc: BaseException) -> Measurement:
     st = path.stat()
     return Measurement(
@@ -237,12 +273,20 @@ def _crashed(path: Path, relative: str, exc: BaseException) -> Measurement:
     )
 
 
-def _flag_clips(measurements: list[Measurement], settings: Settings) -> list[ClipReport]:
-    """Return clip reports with per-clip flags plus ``duplicate`` on every later copy."""
+def _flag_clips(
+    measurements: list[Measurement], settings: Settings
+) -> tuple[list[ClipReport], dict[str, Any]]:
+    """Return clip reports (per-clip flags, ``duplicate`` on later copies, voice flags) and
+    the dataset-level voice summary fields."""
     first_with_hash: dict[str, str] = {}
+    by_path, similarity, identity_summary = identity_flags(measurements, settings.voice)
     clips = []
     for m in measurements:
         flags = derive_flags(m, settings.audit)
+        voice = kind_flag(m, settings.pitch)
+        if voice:
+            flags.append(voice)
+        flags.extend(by_path.get(m.path, []))
         duplicate_of = None
         if m.content_hash and m.frames:
             original = first_with_hash.setdefault(m.content_hash, m.path)
@@ -251,8 +295,15 @@ def _flag_clips(measurements: list[Measurement], settings: Settings) -> list[Cli
                 flags.append(
                     Flag("duplicate", f"Same audio as {original}.", flag_info("duplicate").fix)
                 )
-        clips.append(ClipReport(measurement=m, flags=tuple(flags), duplicate_of=duplicate_of))
-    return clips
+        clips.append(
+            ClipReport(
+                measurement=m,
+                flags=tuple(flags),
+                duplicate_of=duplicate_of,
+                voice_similarity=similarity.get(m.path),
+            )
+        )
+    return clips, identity_summary
 
 
 def summarise(clips: list[ClipReport], settings: AuditSettings, ignored_files: int = 0) -> dict[str, Any]:

@@ -8,7 +8,8 @@ import pandas as pd
 
 COLUMNS = (
     "path", "flags", "duration_s", "sample_rate", "channels", "lufs", "peak_dbfs",
-    "kind", "singing_prob", "f0_p05_note", "f0_p95_note", "problem", "error",
+    "kind", "singing_prob", "f0_p05_note", "f0_p95_note", "voice_similarity", "dnsmos_bak",
+    "dnsmos_sig", "problem", "error",
 )  # fmt: skip
 
 

@@ -12,6 +12,9 @@ from svcqa.workspace import Workspace
 def workspace_sidebar() -> Workspace:
     """Draw the workspace switcher and return the workspace to use."""
     ws = state.current_workspace()
+    if st.session_state.pop(state.WORKSPACE_CREATED, False):
+        # The switcher still holds the workspace left: forget it, or it would switch straight back.
+        st.session_state.pop("workspace_select", None)
     options = [str(p) for p in state.available_workspaces()]
     if str(ws.root) not in options:
         options.append(str(ws.root))
@@ -37,5 +40,6 @@ def workspace_sidebar() -> Workspace:
                     st.error(str(exc))
                 else:
                     st.session_state[state.WORKSPACE_ROOT] = str(root)
+                    st.session_state[state.WORKSPACE_CREATED] = True
                     st.rerun()
     return ws

@@ -15,6 +15,7 @@ from svcqa.demo import create_demo, is_demo
 from svcqa.errors import SvcqaError
 from svcqa.ui import charts, state
 from svcqa.ui.settings_form import audit_settings_form
+from svcqa.ui.voice_panels import pitch_panel, speech_panel, verdict_banner, voice_map_panel
 
 MAX_PLAY_BYTES = 60_000_000
 
@@ -51,6 +52,7 @@ except SvcqaError as exc:
 bar.empty()
 report = report_obj.to_dict()
 summary = report["summary"]
+verdict_banner(summary)
 
 c1, c2, c3, c4, c5 = st.columns(5)
 c1.metric("Clips", summary["clip_count"], help=f"{summary['readable_count']} readable")
@@ -68,7 +70,9 @@ c4.metric("Clips with problems", summary["flagged_clip_count"])
 spread = summary["lufs"]["spread"]
 c5.metric("Loudness spread", "-" if spread is None else f"{spread:.1f} LU", help="p90 - p10 of integrated loudness")
 
-tab_problems, tab_lengths, tab_loudness = st.tabs(["Problems", "Lengths", "Loudness"])
+tab_problems, tab_voice, tab_pitch, tab_map, tab_lengths, tab_loudness = st.tabs(
+    ["Problems", "Speech vs singing", "Pitch range", "Voice map", "Lengths", "Loudness"]
+)
 
 with tab_problems:
     frame = clips_frame(report)
@@ -108,14 +112,18 @@ with tab_problems:
     )
     if rel:
         clip = next(c for c in report["clips"] if c["path"] == rel)
-        clip_path = ws.resolve(Path(ws.relative(folder)) / rel)
+        try:
+            clip_path = ws.resolve(Path(ws.relative(folder)) / rel)
+        except SvcqaError as exc:  # a symlink leading out of the workspace is not played
+            clip_path = None
+            st.error(str(exc))
         for message in clip["messages"]:
             info = flag_info(message["code"])
             show = st.error if info.severity == "error" else st.warning if info.severity == "warning" else st.info
             show(f"**{message['code']}**: {message['message']} {info.title} Fix: {message['fix']}")
         if not clip["messages"]:
             st.success("No problems found in this clip.")
-        if clip["readable"] and clip["frames"]:
+        if clip_path is not None and clip["readable"] and clip["frames"]:
             if clip["size_bytes"] <= MAX_PLAY_BYTES:
                 st.audio(clip_path.read_bytes())
             samples, rate = audio.read_mono(clip_path, max_duration_s=600)
@@ -131,6 +139,15 @@ with tab_problems:
         "application/json",
         key="dl_json",
     )
+
+with tab_voice:
+    speech_panel(ws, folder, summary)
+
+with tab_pitch:
+    pitch_panel(ws, report_obj, settings)
+
+with tab_map:
+    voice_map_panel(ws, folder, report)
 
 with tab_lengths:
     durations = [c["duration_s"] for c in report["clips"] if c["duration_s"]]

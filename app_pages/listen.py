@@ -1,0 +1,71 @@
+"""Listen page: blind paired comparisons or ratings of the checkpoints, then reveal, results and export."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from svcqa import listening
+from svcqa.store import Store
+from svcqa.ui import listen_panels, state
+from svcqa.ui.login import vote_only_session
+
+ws = state.current_workspace()
+settings = ws.load_settings()
+invited = vote_only_session()
+st.title("Listen")
+st.caption(
+    "A blind test: the renders play under letters only, at the same loudness, in random order. "
+    "Which checkpoint is which stays hidden until the owner reveals it."
+)
+
+store = Store(ws.db_path)
+stimuli = listening.stimuli_from_renders(ws)
+if len({s.checkpoint_sha256 for s in stimuli}) < 2:
+    if invited:
+        st.info("Nothing to listen to yet. Ask the owner to render the checkpoints first.")
+        st.stop()
+    st.info("The blind test needs renders of at least two checkpoints: make them on the Renders page.")
+    if listening.shortlist(ws):
+        listen_panels.shortlist_panel(ws, settings)
+    listen_panels.invites_panel(ws)
+    st.stop()
+
+name = listen_panels.listener_gate()
+listen_panels.change_listener_button(name)
+listen_panels.show_notice()
+progress = listening.progress(store, stimuli, name, settings=settings.listen)
+listen_panels.progress_panel(progress)
+
+mode = st.radio(
+    "Mode",
+    list(listen_panels.MODES),
+    format_func=listen_panels.MODES.__getitem__,
+    horizontal=True,
+    key=state.LISTEN_MODE,
+)
+if mode == "paired":
+    listen_panels.paired_panel(store, stimuli, name, settings)
+else:
+    listen_panels.ratings_panel(store, stimuli, name, settings)
+
+if invited:
+    st.stop()
+
+st.divider()
+results = listening.results(store, stimuli, settings=settings.listen)
+if not results.revealed:
+    st.subheader("Reveal")
+    listen_panels.reveal_panel(store, stimuli, settings, results)
+    listen_panels.shortlist_panel(ws, settings)
+else:
+    st.subheader("Results")
+    listen_panels.results_panel(results)
+    st.subheader("Objective metrics")
+    listen_panels.metrics_panel(ws, stimuli, settings, results)
+    st.subheader("Export")
+    st.caption(
+        "The generator weights without the optimizer state, with the config.json it was trained with: "
+        "what so-vits-svc-fork needs to sing, at a fraction of the training checkpoint's size."
+    )
+    listen_panels.export_panel(ws, results)
+listen_panels.invites_panel(ws)

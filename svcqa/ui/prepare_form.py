@@ -1,0 +1,191 @@
+"""The Prepare page's option widgets: slicer parameters with presets, and the clean-up choices.
+
+Widgets take their first value from the workspace settings (:func:`init_state`) and keep the
+user's edits for the session; the page saves them to the workspace when a plan is run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import streamlit as st
+
+from svcqa.audit.flags import CATALOGUE
+from svcqa.prepare import safe_speaker_name
+from svcqa.settings import PrepareSettings, Settings, SlicerSettings
+from svcqa.slicer import PRESETS, SHORT_PIECE_POLICIES, matching_preset
+from svcqa.ui import state
+
+CUSTOM = "custom"
+"""Preset shown when the slicer parameters match no preset."""
+
+
+def init_state(settings: Settings) -> None:
+    """Give each option widget its saved value, unless this session already has one."""
+    for name, key in state.SLICER_KEYS.items():
+        st.session_state.setdefault(key, getattr(settings.slicer, name))
+    st.session_state.setdefault(state.PREP_PRESET, matching_preset(settings.slicer) or CUSTOM)
+    prep = settings.prepare
+    excluded = [code for code in prep.exclude_flags if code in CATALOGUE]
+    st.session_state.setdefault(state.PREP_EXCLUDE, bool(excluded))
+    st.session_state.setdefault(state.PREP_EXCLUDE_FLAGS, excluded or list(PrepareSettings().exclude_flags))
+    st.session_state.setdefault(state.PREP_SLICE_LONG, prep.slice_long)
+    st.session_state.setdefault(state.PREP_MONO, prep.to_mono)
+    st.session_state.setdefault(state.PREP_RESAMPLE, prep.resample)
+    st.session_state.setdefault(state.PREP_NORMALISE, prep.normalise)
+    st.session_state.setdefault(state.PREP_TARGET_LUFS, float(prep.target_lufs))
+    st.session_state.setdefault(state.PREP_PEAK_CEILING, float(prep.peak_ceiling_dbfs))
+    st.session_state.setdefault(state.PREP_RENAME, prep.rename_safe)
+
+
+def on_source_change() -> None:
+    """Suggest the new source's name as the speaker and forget choices made for the old source."""
+    st.session_state[state.PREP_SPEAKER] = safe_speaker_name(st.session_state[state.PREP_SOURCE])
+    for key in (state.PREP_PREVIEW_FILE, state.PREP_CHOICES, state.PREP_RESULT):
+        st.session_state.pop(key, None)
+
+
+def _apply_preset() -> None:
+    """Copy the chosen preset's values into the slicer parameter widgets."""
+    for name, value in PRESETS.get(st.session_state[state.PREP_PRESET], {}).items():
+        st.session_state[state.SLICER_KEYS[name]] = value
+
+
+def _sync_preset() -> None:
+    """Show the preset the edited parameters match, or ``custom``."""
+    values = {name: st.session_state[key] for name, key in state.SLICER_KEYS.items()}
+    st.session_state[state.PREP_PRESET] = matching_preset(SlicerSettings(**values)) or CUSTOM
+
+
+def slicer_inputs(base: SlicerSettings) -> SlicerSettings:
+    """Draw the preset and the slicer parameters; return ``base`` with the values entered."""
+    keys = state.SLICER_KEYS
+    st.selectbox(
+        "Preset",
+        [*PRESETS, CUSTOM],
+        key=state.PREP_PRESET,
+        on_change=_apply_preset,
+        help="default: openvpi Audio Slicer's values; tutorial: the so-vits-svc tutorial's (minimum length 8000 ms).",
+    )
+    c1, c2, c3, c4, c5 = st.columns(5)
+    c1.number_input(
+        "Threshold (dB)",
+        min_value=-90.0,
+        max_value=0.0,
+        step=1.0,
+        key=keys["threshold_db"],
+        on_change=_sync_preset,
+        help="Frames whose RMS is below this level count as silence.",
+    )
+    c2.number_input(
+        "Min length (ms)",
+        min_value=100,
+        max_value=120_000,
+        step=500,
+        key=keys["min_length_ms"],
+        on_change=_sync_preset,
+        help="A clip is not cut before it is this long.",
+    )
+    c3.number_input(
+        "Min interval (ms)",
+        min_value=10,
+        max_value=10_000,
+        step=50,
+        key=keys["min_interval_ms"],
+        on_change=_sync_preset,
+        help="A silence must last this long to become a cut.",
+    )
+    c4.number_input(
+        "Hop size (ms)",
+        min_value=1,
+        max_value=100,
+        step=1,
+        key=keys["hop_size_ms"],
+        on_change=_sync_preset,
+        help="Frame step of the RMS measurement.",
+    )
+    c5.number_input(
+        "Max silence kept (ms)",
+        min_value=1,
+        max_value=10_000,
+        step=50,
+        key=keys["max_sil_kept_ms"],
+        on_change=_sync_preset,
+        help="At most this much silence stays on each side of a cut.",
+    )
+    d1, d2, d3 = st.columns(3)
+    d1.number_input(
+        "Shortest piece (s)",
+        min_value=0.0,
+        max_value=60.0,
+        step=0.5,
+        key=keys["min_piece_s"],
+        help="Shorter pieces are merged into a neighbour or dropped.",
+    )
+    d2.number_input(
+        "Longest piece (s)",
+        min_value=1.0,
+        max_value=600.0,
+        step=1.0,
+        key=keys["max_piece_s"],
+        help="Longer stretches are split at their quietest point.",
+    )
+    d3.radio(
+        "Short pieces",
+        SHORT_PIECE_POLICIES,
+        horizontal=True,
+        key=keys["short_piece_policy"],
+        help="merge: join a short piece to a neighbour; drop: leave it out.",
+    )
+    return dataclasses.replace(base, **{name: st.session_state[key] for name, key in keys.items()})
+
+
+def cleanup_inputs(base: PrepareSettings, max_piece_s: float) -> PrepareSettings:
+    """Draw the clean-up options; return ``base`` with the choices made."""
+    left, right = st.columns(2)
+    exclude = left.checkbox(
+        "Exclude flagged clips",
+        key=state.PREP_EXCLUDE,
+        help="Clips with these flags are left out unless you tick them in the table below.",
+    )
+    flags = left.multiselect(
+        "Flags that exclude a clip", list(CATALOGUE), key=state.PREP_EXCLUDE_FLAGS, disabled=not exclude
+    )
+    slice_long = left.checkbox(f"Slice clips over {max_piece_s:g} s into pieces", key=state.PREP_SLICE_LONG)
+    rename = left.checkbox(
+        "Rename to safe ASCII names",
+        key=state.PREP_RENAME,
+        help="Transliterates non-ASCII names and replaces spaces; a mapping file keeps old -> new.",
+    )
+    mono = right.checkbox("Mix down to mono", key=state.PREP_MONO)
+    resample = right.checkbox(
+        f"Resample to {base.target_sample_rate_hz / 1000:g} kHz", key=state.PREP_RESAMPLE
+    )
+    normalise = right.checkbox("Normalise loudness", key=state.PREP_NORMALISE)
+    target = right.number_input(
+        "Target loudness (LUFS)",
+        min_value=-60.0,
+        max_value=-5.0,
+        step=0.5,
+        key=state.PREP_TARGET_LUFS,
+        disabled=not normalise,
+    )
+    ceiling = right.number_input(
+        "Peak ceiling (dBFS)",
+        min_value=-20.0,
+        max_value=0.0,
+        step=0.5,
+        key=state.PREP_PEAK_CEILING,
+        help="No prepared sample goes above this level; it wins over the loudness target.",
+    )
+    return dataclasses.replace(
+        base,
+        exclude_flags=tuple(flags) if exclude else (),
+        slice_long=slice_long,
+        rename_safe=rename,
+        to_mono=mono,
+        resample=resample,
+        normalise=normalise,
+        target_lufs=float(target),
+        peak_ceiling_dbfs=float(ceiling),
+    )

@@ -1,0 +1,53 @@
+"""Uploads: safe names, size and content checks, never overwriting."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from svcqa.uploads import UploadError, safe_filename, save_upload
+from svcqa.workspace import Workspace
+
+
+def _wav_bytes() -> bytes:
+    buffer = io.BytesIO()
+    sf.write(buffer, np.zeros(4410, dtype=np.float32), 44_100, format="WAV")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("../../etc/passwd.wav", "passwd.wav"),
+        ("我的 歌.WAV", "Wo_De_Ge.wav"),
+        ("a\x00b.flac", "ab.flac"),
+        ("..\\..\\evil.mp3", "evil.mp3"),
+        ("x" * 300 + ".wav", "x" * 80 + ".wav"),
+        ("....wav", "upload.wav"),
+    ],
+)
+def test_hostile_names_become_safe(name: str, expected: str) -> None:
+    assert safe_filename(name) == expected
+
+
+def test_non_audio_names_are_refused() -> None:
+    with pytest.raises(UploadError, match="not an audio file name"):
+        safe_filename("notes.txt")
+
+
+def test_upload_is_checked_and_never_overwrites(tmp_path: Path) -> None:
+    ws = Workspace(tmp_path / "ws").ensure_layout()
+    first = save_upload(ws, "songs", "My Song.wav", _wav_bytes())
+    second = save_upload(ws, "songs", "My Song.wav", _wav_bytes())
+    assert (first.name, second.name) == ("My_Song.wav", "My_Song_2.wav")
+    with pytest.raises(UploadError, match="not readable audio"):
+        save_upload(ws, "songs", "fake.wav", b"not audio at all")
+    with pytest.raises(UploadError, match="over the"):
+        save_upload(ws, "songs", "big.wav", _wav_bytes(), max_bytes=10)
+    with pytest.raises(UploadError, match="empty"):
+        save_upload(ws, "songs", "e.wav", b"")
+    assert sorted(p.name for p in ws.songs.iterdir()) == ["My_Song.wav", "My_Song_2.wav"]
