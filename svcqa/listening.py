@@ -1199,7 +1199,7 @@ def export_checkpoint(
             f"Config {config_path} is unreadable ({exc}); export needs the training config."
         ) from exc
     try:
-        checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=False)
+        checkpoint = torch.load(checkpoint_path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a truncated or foreign file
         raise ExportError(f"Checkpoint {checkpoint_path} could not be loaded ({exc}).") from exc
     if not isinstance(checkpoint, dict) or not isinstance(checkpoint.get("model"), Mapping):

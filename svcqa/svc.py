@@ -191,8 +191,14 @@ def available_f0_methods() -> tuple[str, ...]:
     )
 
 
+CPU_F0_METHOD = "parselmouth"
+"""What ``auto`` picks without a CUDA GPU: crepe is the most accurate but takes many minutes per
+minute of audio on a CPU, while Praat's tracker runs hundreds of times faster than real time."""
+
+
 def resolve_f0_method(name: str) -> str:
-    """Return ``name``, or the most accurate available method when ``name`` is ``"auto"``."""
+    """Return ``name``, or for ``"auto"`` the most accurate method this machine runs in reasonable
+    time: crepe with a CUDA GPU, else :data:`CPU_F0_METHOD` when installed."""
     available = available_f0_methods()
     if name == "auto":
         if not available:
@@ -200,10 +206,19 @@ def resolve_f0_method(name: str) -> str:
                 "No pitch tracker for so-vits-svc-fork is installed "
                 "(install torchcrepe, praat-parselmouth or pyworld)."
             )
+        if CPU_F0_METHOD in available and not _has_cuda():
+            return CPU_F0_METHOD
         return available[0]
     if name not in available:
         raise SvcqaError(f"f0 method {name!r} is not available here; choose one of {', '.join(available)}.")
     return name
+
+
+def _has_cuda() -> bool:
+    """Return True when torch sees a CUDA GPU (imports torch only when asked)."""
+    import torch
+
+    return bool(torch.cuda.is_available())
 
 
 def _check_f0_method(name: str) -> str:

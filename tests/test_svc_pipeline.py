@@ -54,11 +54,14 @@ def test_unknown_f0_method_is_refused_before_anything_runs():
         svc.pre_hubert_argv("rmvpe")
 
 
-def test_f0_methods_are_read_from_the_installed_package_and_ranked_by_accuracy():
+def test_f0_methods_are_read_from_the_installed_package_and_ranked_by_accuracy(monkeypatch):
     assert set(svc.supported_f0_methods()) == {"crepe", "crepe-tiny", "parselmouth", "dio", "harvest"}
     assert "rmvpe" not in svc.supported_f0_methods()
     assert svc.available_f0_methods() == ("crepe", "crepe-tiny", "harvest", "parselmouth", "dio")
+    monkeypatch.setattr(svc, "_has_cuda", lambda: True)
     assert svc.resolve_f0_method("auto") == "crepe"
+    monkeypatch.setattr(svc, "_has_cuda", lambda: False)
+    assert svc.resolve_f0_method("auto") == "parselmouth"
     assert svc.resolve_f0_method("dio") == "dio"
 
 

@@ -21,11 +21,14 @@ def preprocess_panel(ws: Workspace) -> None:
     for problem in problems:
         st.warning(problem)
     methods = ["auto", *svc.available_f0_methods()]
+    configured = ws.load_settings().train.f0_method
     method = st.selectbox(
         "Pitch tracker for pre-hubert",
         methods,
+        index=methods.index(configured) if configured in methods else 0,
         key=state.PREPROCESS_F0,
-        help="'auto' picks the most accurate one installed (crepe when present).",
+        help="'auto' picks crepe (the most accurate) on a CUDA GPU, and parselmouth on a CPU, "
+        "where crepe would take many minutes per minute of audio.",
     )
     job = preprocess.latest(ws)
     running = job is not None and job.running
