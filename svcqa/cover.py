@@ -283,7 +283,7 @@ class SvcInferConverter:
 
     def convert(self, job: ConversionInput, echo: Callable[[str], None] | None) -> None:
         """Run ``svc infer`` on ``job.vocals`` writing ``job.out``."""
-        svc.require_contentvec(svc.subprocess_env(self.env))
+        svc.require_contentvec(svc.subprocess_env({**svc.workspace_env(self.workspace), **(self.env or {})}))
         argv = svc.infer_argv(
             job.vocals,
             job.out,

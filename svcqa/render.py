@@ -200,7 +200,8 @@ def render_context(
         raise RenderError(
             f"Speaker {speaker!r} is not in the model config; choose one of {', '.join(speakers)}."
         )
-    snapshot = svc.require_contentvec(svc.subprocess_env(env))
+    # The workspace's own variables first (a demo workspace keeps its stand-in ContentVec there).
+    snapshot = svc.require_contentvec(svc.subprocess_env({**svc.workspace_env(ws), **(env or {})}))
     data = config.get("data", {})
     architecture = {
         "data": {k: v for k, v in data.items() if k not in ("training_files", "validation_files")},

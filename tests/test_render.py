@@ -22,9 +22,10 @@ import torch
 from click.testing import CliRunner
 from streamlit.testing.v1 import AppTest
 
-from svcqa import checkpoints, excerpts, jobs, render, render_worker
+from svcqa import checkpoints, excerpts, jobs, render, render_worker, svc
 from svcqa.audio import integrated_lufs
 from svcqa.cli import main
+from svcqa.errors import ModelMissingError
 from svcqa.settings import RenderSettings
 from svcqa.synth import silence, sung_phrase
 from svcqa.tiny_models import tiny_env
@@ -376,3 +377,21 @@ def test_excerpts_are_cut_and_decoded_with_svc_infer_defaults() -> None:
     defaults = {name: p.default for name, p in inspect.signature(Svc.infer_silence).parameters.items()}
     assert {name: defaults[name] for name in render.SVC_INFER_SLICING} == render.SVC_INFER_SLICING
     assert defaults["noise_scale"] == RenderSettings().noise_scale
+
+
+def test_render_context_finds_the_workspaces_own_contentvec(
+    tiny_preprocessed, tiny_hf_home: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A demo workspace keeps its stand-in ContentVec in its own HF cache: a render worker started
+    # from the page (no env given) must find it, not look in the user's cache.
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "users_own_cache"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    ws = Workspace(tmp_path / "ws").ensure_layout()
+    config = tiny_preprocessed.workspace.config_path
+    ws.config_path.write_bytes(config.read_bytes())
+    (ws.logs_44k / "config.json").write_bytes(config.read_bytes())
+    with pytest.raises(ModelMissingError, match="content-vec-best"):
+        render.render_context(ws, RenderSettings(f0_method="parselmouth"))
+    svc.set_workspace_overrides(ws, env=tiny_env(tiny_hf_home))
+    context = render.render_context(ws, RenderSettings(f0_method="parselmouth"))
+    assert context.contentvec_snapshot.startswith(str(tiny_hf_home))
