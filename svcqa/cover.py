@@ -528,11 +528,9 @@ def start_job(workspace: Workspace, request: CoverRequest, env: Mapping[str, str
         run_dir / REQUEST_FILE, {"workspace": str(workspace.root), "request": request.to_dict()}
     )
     ProgressWriter(run_dir, request)
-    package_root = str(Path(__file__).resolve().parent.parent)
-    python_path = os.pathsep.join(p for p in (package_root, os.environ.get("PYTHONPATH", "")) if p)
     argv = [sys.executable, "-m", "svcqa.cover_worker", str(run_dir)]
     try:
-        return jobs.start(workspace, JOB_KIND, argv, env={"PYTHONPATH": python_path, **(env or {})})
+        return jobs.start(workspace, JOB_KIND, argv, env=env)
     except JobError:
         shutil.rmtree(run_dir, ignore_errors=True)
         raise

@@ -51,7 +51,6 @@ PRECISION_FLAGS: dict[str, tuple[bool, bool]] = dict(
 )
 """Precision -> (``fp16_run``, ``bf16_run``) in so-vits-svc-fork's config."""
 STATES = ("running", "stopped", "failed", "none")
-_REPO_ROOT = Path(__file__).resolve().parent.parent
 _STOP_POLL_S = 0.5
 
 
@@ -340,9 +339,6 @@ def start(
     for stale in (STOP_FILE, PROGRESS_FILE):
         (folder / stale).unlink(missing_ok=True)
     run_env = {**svc.workspace_env(ws), **(env or {})}
-    run_env["PYTHONPATH"] = os.pathsep.join(
-        part for part in (str(_REPO_ROOT), run_env.get("PYTHONPATH") or os.environ.get("PYTHONPATH")) if part
-    )
     gpus = gpu.gpus_for({**os.environ, **run_env})
     job = jobs.start(ws, JOB_KIND, entry_argv(ws, train, reset_optimizer), env=svc.svc_env(run_env))
     run = TrainRun(
