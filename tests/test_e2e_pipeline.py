@@ -155,6 +155,9 @@ def test_whole_pipeline_in_the_browser(tmp_path: Path) -> None:
         page.get_by_role("button", name="Reveal the checkpoints").click()
         page.get_by_role("button", name="Export").wait_for(timeout=5 * MINUTE_MS)
         page.get_by_role("button", name="Export").click()
+        # Export writes the zip in the page's rerun; on a loaded machine that can take minutes.
+        page.get_by_text(re.compile(r"^Wrote exports/")).first.wait_for(timeout=5 * MINUTE_MS)
+        page.get_by_role("button", name=re.compile(r"^Download .*\.zip")).wait_for(timeout=5 * MINUTE_MS)
         with page.expect_download() as model_download:
             page.get_by_role("button", name=re.compile(r"^Download .*\.zip")).click()
         model_zip = downloads / "model.zip"
