@@ -7,12 +7,12 @@ from pathlib import Path
 
 import streamlit as st
 
-from svcqa import cover
-from svcqa.checkpoints import list_checkpoints
-from svcqa.errors import SvcqaError
+from svcqa.core.errors import SvcqaError
+from svcqa.core.uploads import save_upload
+from svcqa.core.workspace import AUDIO_EXTENSIONS
+from svcqa.cover import pipeline as cover
+from svcqa.train.checkpoints import list_checkpoints
 from svcqa.ui import cover_form, state
-from svcqa.uploads import save_upload
-from svcqa.workspace import AUDIO_EXTENSIONS
 
 ws = state.current_workspace()
 base = ws.load_settings()

@@ -7,12 +7,12 @@ from pathlib import Path
 
 import streamlit as st
 
-from svcqa import audio
-from svcqa.audit.flags import CATALOGUE, flag_info
-from svcqa.audit.run import audit_dataset
-from svcqa.audit.table import clips_frame, filter_clips, to_csv
-from svcqa.demo import create_demo, is_demo
-from svcqa.errors import SvcqaError
+from svcqa.audio import decode as audio
+from svcqa.core.errors import SvcqaError
+from svcqa.dataset.flags import CATALOGUE, flag_info
+from svcqa.dataset.run import audit_dataset
+from svcqa.dataset.table import clips_frame, filter_clips, to_csv
+from svcqa.demo.singer import create_demo, is_demo
 from svcqa.ui import charts, state
 from svcqa.ui.settings_form import audit_settings_form
 from svcqa.ui.voice_panels import pitch_panel, speech_panel, verdict_banner, voice_map_panel

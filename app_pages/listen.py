@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from svcqa import listening
-from svcqa.store import Store
+from svcqa.core.store import Store
+from svcqa.listen import listening
 from svcqa.ui import listen_panels, state
 from svcqa.ui.login import vote_only_session
 

@@ -6,11 +6,11 @@ import dataclasses
 
 import streamlit as st
 
-from svcqa import prepare_report
-from svcqa.audit.run import audit_dataset
-from svcqa.errors import SvcqaError
-from svcqa.prepare import build_plan, check_speaker_name, execute_plan, safe_speaker_name, source_folders
-from svcqa.slicer import check_settings, plan_slices, read_audio
+from svcqa.core.errors import SvcqaError
+from svcqa.dataset.run import audit_dataset
+from svcqa.prepare import report as prepare_report
+from svcqa.prepare.plan import build_plan, check_speaker_name, execute_plan, safe_speaker_name, source_folders
+from svcqa.prepare.slicer import check_settings, plan_slices, read_audio
 from svcqa.ui import charts, prepare_form, state
 from svcqa.ui.preprocess_panel import preprocess_panel
 

@@ -6,10 +6,11 @@ import math
 
 import streamlit as st
 
-from svcqa import excerpts, render, svc
-from svcqa.errors import SvcqaError
+from svcqa.core.errors import SvcqaError
+from svcqa.core.workspace import AUDIO_EXTENSIONS
+from svcqa.engines import svc
+from svcqa.listen import excerpts, render
 from svcqa.ui import charts, render_panels, state
-from svcqa.workspace import AUDIO_EXTENSIONS
 
 ws = state.current_workspace()
 settings = ws.load_settings()

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from svcqa import gpu, jobs, training
-from svcqa.demo_model import TOY_NOTICE, is_toy
-from svcqa.errors import SvcqaError
-from svcqa.settings import TRAIN_PRECISIONS
-from svcqa.tb_events import ScalarReader
+from svcqa.core import gpu, jobs
+from svcqa.core.errors import SvcqaError
+from svcqa.core.settings import TRAIN_PRECISIONS
+from svcqa.demo.model import TOY_NOTICE, is_toy
+from svcqa.engines.tb_events import ScalarReader
+from svcqa.train import training
 from svcqa.ui import state, train_view
 from svcqa.ui.metrics_panel import metrics_panel
 

@@ -19,9 +19,9 @@ import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from svcqa.audit.run import audit_dataset
-from svcqa.settings import Settings
-from svcqa.synth import sung_phrase
+from svcqa.core.settings import Settings
+from svcqa.dataset.run import audit_dataset
+from svcqa.demo.synth import sung_phrase
 
 LEVELS = {
     "basic": (False, False, False),

@@ -30,10 +30,11 @@ import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from svcqa import jobs, svc
-from svcqa.synth import sung_phrase
-from svcqa.tiny_models import build_tiny_contentvec, tiny_config_edits, tiny_env, tiny_train_settings
-from svcqa.workspace import Workspace
+from svcqa.core import jobs
+from svcqa.core.workspace import Workspace
+from svcqa.demo.synth import sung_phrase
+from svcqa.demo.tiny_models import build_tiny_contentvec, tiny_config_edits, tiny_env, tiny_train_settings
+from svcqa.engines import svc
 
 REPO = Path(__file__).resolve().parent.parent
 SR = 44_100

@@ -1,8 +1,8 @@
 """Measure the slicer's speed as a multiple of real time (target: at least 500x).
 
 Builds a long recording at 44.1 kHz from generated sung phrases and pauses, then times
-:func:`svcqa.slicer.plan_slices` on the array (the cut plan a preview needs) and
-:func:`svcqa.slicer.slice_file` end to end (decode, plan, write every piece).
+:func:`svcqa.prepare.slicer.plan_slices` on the array (the cut plan a preview needs) and
+:func:`svcqa.prepare.slicer.slice_file` end to end (decode, plan, write every piece).
 
 Usage::
 
@@ -19,8 +19,8 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from svcqa.slicer import plan_slices, slice_file
-from svcqa.synth import silence, sung_phrase
+from svcqa.demo.synth import silence, sung_phrase
+from svcqa.prepare.slicer import plan_slices, slice_file
 
 SAMPLE_RATE_HZ = 44_100
 TARGET_X_REAL_TIME = 500.0

@@ -23,9 +23,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from svcqa.audit.quality import load_dnsmos, score_clip
-from svcqa.audit.voice_identity import clip_embedding, load_encoder, voice_consistency
-from svcqa.settings import VoiceSettings
+from svcqa.core.settings import VoiceSettings
+from svcqa.dataset.quality import load_dnsmos, score_clip
+from svcqa.dataset.voice_identity import clip_embedding, load_encoder, voice_consistency
 from tests import singer_corpus
 from tests.singer_corpus import SINGER_A, Singer, one_voice_set, speaker_set, sung_clip
 from tests.voice_corpus import add_noise, espeak_available, speak

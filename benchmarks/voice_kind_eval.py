@@ -20,8 +20,8 @@ import soxr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from svcqa.audit.voice_kind import analyse_voice
-from svcqa.settings import PitchSettings
+from svcqa.core.settings import PitchSettings
+from svcqa.dataset.voice_kind import analyse_voice
 from tests import voice_corpus
 
 HIGH_CONFIDENCE = 0.8

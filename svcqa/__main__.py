@@ -1,5 +1,5 @@
 """``python -m svcqa``."""
 
-from svcqa.cli import run
+from svcqa.cli.main import run
 
 run()

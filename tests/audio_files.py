@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from svcqa.synth import sung_phrase
+from svcqa.demo.synth import sung_phrase
 
 SR = 44_100
 

@@ -3,7 +3,7 @@
 Each checkpoint is a real (small) so-vits-svc-shaped ``G_<step>.pth`` with an optimizer state,
 registered like training registers it. Each of its renders is a WAV file at
 ``renders/<excerpt>/<settings hash>/<render id>.wav`` plus a row in the ``renders`` table, as
-:mod:`svcqa.render` writes them; the audio is a tone whose pitch tells the checkpoint, so a
+:mod:`svcqa.listen.render` writes them; the audio is a tone whose pitch tells the checkpoint, so a
 simulated listener hears which checkpoint played from the audio alone. Rendering for real needs
 the tiny trained model (minutes); the listening test only needs files and rows.
 """
@@ -19,11 +19,11 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from svcqa import checkpoints
-from svcqa.listening import Pair
-from svcqa.render import render_id
-from svcqa.store import Store
-from svcqa.workspace import Workspace
+from svcqa.core.store import Store
+from svcqa.core.workspace import Workspace
+from svcqa.listen.listening import Pair
+from svcqa.listen.render import render_id
+from svcqa.train import checkpoints
 
 SR = 16_000
 BASE_HZ = 300.0

@@ -1,6 +1,6 @@
 """Voices for the voice-consistency and quality tests, built on the fly (no downloads).
 
-* Generated singers (:mod:`svcqa.synth`): a singer is a vocal tract (``formant_shift``), a
+* Generated singers (:mod:`svcqa.demo.synth`): a singer is a vocal tract (``formant_shift``), a
   timbre (``tilt_db_per_octave``) and a range. Singer A is a baritone-like voice; singer B has
   formants 30 % higher (a shorter vocal tract), a brighter tone and a range ten semitones
   higher: a second singer. Each clip is phrases of random melody, one syllable (vowel) per
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from svcqa import synth
+from svcqa.demo import synth
 from tests.voice_corpus import speak
 
 SAMPLE_RATE_HZ = 16_000

@@ -17,11 +17,12 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from svcqa import jobs, svc
-from svcqa.settings import TrainSettings
-from svcqa.synth import sung_phrase
-from svcqa.tiny_models import build_tiny_contentvec, tiny_config_edits, tiny_env, tiny_train_settings
-from svcqa.workspace import Workspace
+from svcqa.core import jobs
+from svcqa.core.settings import TrainSettings
+from svcqa.core.workspace import Workspace
+from svcqa.demo.synth import sung_phrase
+from svcqa.demo.tiny_models import build_tiny_contentvec, tiny_config_edits, tiny_env, tiny_train_settings
+from svcqa.engines import svc
 
 SPEAKER = "singer"
 N_CLIPS = 8

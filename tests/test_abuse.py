@@ -26,13 +26,14 @@ import soundfile as sf
 from click.testing import CliRunner
 from streamlit.testing.v1 import AppTest
 
-from svcqa import excerpts, invites, jobs
-from svcqa.cli import main
-from svcqa.errors import JobError, PathOutsideWorkspaceError
-from svcqa.settings import RenderSettings
+from svcqa.cli.main import main
+from svcqa.core import jobs
+from svcqa.core.errors import JobError, PathOutsideWorkspaceError
+from svcqa.core.settings import RenderSettings
+from svcqa.core.uploads import UploadError, save_upload
+from svcqa.core.workspace import Workspace
+from svcqa.listen import excerpts, invites
 from svcqa.ui import login, state
-from svcqa.uploads import UploadError, save_upload
-from svcqa.workspace import Workspace
 from tests.app_paths import APP, REPO, page
 from tests.audio_files import write_clip
 

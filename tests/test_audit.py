@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from svcqa.audit.run import audit_dataset
-from svcqa.errors import DatasetError
-from svcqa.settings import Settings
-from svcqa.synth import sung_phrase
+from svcqa.core.errors import DatasetError
+from svcqa.core.settings import Settings
+from svcqa.dataset.run import audit_dataset
+from svcqa.demo.synth import sung_phrase
 from tests.audio_files import write_clip
 
 SR = 44_100

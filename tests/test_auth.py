@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from svcqa.auth import AuthError, RateLimiter, set_password, verify_password
-from svcqa.serve import serve_app
-from svcqa.workspace import Workspace
+from svcqa.cli.serve import serve_app
+from svcqa.core.auth import AuthError, RateLimiter, set_password, verify_password
+from svcqa.core.workspace import Workspace
 
 REPO = Path(__file__).resolve().parent.parent
 PASSWORD = "a long test password"

@@ -32,8 +32,8 @@ def test_serve_opens_on_the_demo_dataset_page(tmp_path: Path) -> None:
 
 
 def test_public_mode_asks_for_the_password_on_every_page_url(tmp_path: Path) -> None:
-    from svcqa.auth import set_password
-    from svcqa.workspace import Workspace
+    from svcqa.core.auth import set_password
+    from svcqa.core.workspace import Workspace
 
     workspace = Workspace(tmp_path / "ws").ensure_layout()
     set_password(workspace.auth_path, "a long test password")

@@ -12,11 +12,11 @@ import pytest
 import soundfile as sf
 from streamlit.testing.v1 import AppTest
 
-from svcqa import checkpoint_metrics, excerpts, listening, render_metrics
-from svcqa.checkpoint_metrics import CheckpointMetrics, MetricsReference, agreement, most_promising
-from svcqa.listening import RankedCheckpoint
-from svcqa.settings import Settings
-from svcqa.synth import sung_phrase
+from svcqa.core.settings import Settings
+from svcqa.demo.synth import sung_phrase
+from svcqa.listen import checkpoint_metrics, excerpts, listening, render_metrics
+from svcqa.listen.checkpoint_metrics import CheckpointMetrics, MetricsReference, agreement, most_promising
+from svcqa.listen.listening import RankedCheckpoint
 from tests.app_paths import REPO, page
 from tests.listen_workspace import SR, insert_render, make_listen_workspace
 

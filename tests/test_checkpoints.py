@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from svcqa import checkpoints
-from svcqa.errors import SvcqaError
-from svcqa.workspace import Workspace
+from svcqa.core.errors import SvcqaError
+from svcqa.core.workspace import Workspace
+from svcqa.train import checkpoints
 
 
 @pytest.fixture

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from svcqa.separation import MODEL_ENV_VAR
-from svcqa.tiny_separation_model import TINY_MODELS, build_tiny_separation_models
+from svcqa.demo.tiny_separation_model import TINY_MODELS, build_tiny_separation_models
+from svcqa.engines.separation import MODEL_ENV_VAR
 from tests.audio_files import tree_fingerprint
 
 REPO = Path(__file__).resolve().parent.parent

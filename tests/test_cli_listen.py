@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
-from svcqa import listening
-from svcqa.store import Store
+from svcqa.core.store import Store
+from svcqa.listen import listening
 from tests.listen_workspace import QUALITY, ListenWorkspace, heard_step, make_listen_workspace
 
 REPO = Path(__file__).resolve().parent.parent
@@ -126,7 +126,7 @@ def test_bad_votes_and_unknown_steps_exit_1_with_the_reason(
 
 
 def test_invite_list_and_revoke_from_the_command_line(listen_ws: ListenWorkspace, tmp_path: Path) -> None:
-    from svcqa import invites
+    from svcqa.listen import invites
 
     ws = str(listen_ws.ws.root)
     made = _json(

@@ -17,8 +17,8 @@ import pytest
 import soundfile as sf
 from click.testing import CliRunner
 
-from svcqa.cli import main
-from svcqa.synth import silence, sung_phrase
+from svcqa.cli.main import main
+from svcqa.demo.synth import silence, sung_phrase
 from tests.audio_files import tree_fingerprint, write_clip
 
 REPO = Path(__file__).resolve().parent.parent

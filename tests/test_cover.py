@@ -18,13 +18,15 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from svcqa import checkpoints, cover, jobs
-from svcqa.cover import ConversionInput, CoverRequest, run_cover
-from svcqa.errors import ModelMissingError, SvcqaError
-from svcqa.separation import MODEL_ENV_VAR
-from svcqa.settings import CoverSettings, MixSettings, SeparationSettings
-from svcqa.tiny_separation_model import TINY_MODELS, build_tiny_separation_models
-from svcqa.workspace import Workspace
+from svcqa.core import jobs
+from svcqa.core.errors import ModelMissingError, SvcqaError
+from svcqa.core.settings import CoverSettings, MixSettings, SeparationSettings
+from svcqa.core.workspace import Workspace
+from svcqa.cover import pipeline as cover
+from svcqa.cover.pipeline import ConversionInput, CoverRequest, run_cover
+from svcqa.demo.tiny_separation_model import TINY_MODELS, build_tiny_separation_models
+from svcqa.engines.separation import MODEL_ENV_VAR
+from svcqa.train import checkpoints
 from tests.audio_files import tree_fingerprint
 
 SR = 44_100
@@ -307,7 +309,7 @@ def test_request_round_trips_through_json(request_: CoverRequest) -> None:
 
 
 def test_models_for_stage_keep_karaoke_models_apart_and_put_the_current_first(ws: Workspace) -> None:
-    from svcqa.separation import supported_models
+    from svcqa.engines.separation import supported_models
 
     catalogue = supported_models(ws.separation_models)
     vocals = cover.models_for_stage(catalogue, "vocals", current="x.onnx")

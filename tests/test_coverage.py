@@ -8,17 +8,17 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from svcqa.audit.coverage import (
+from svcqa.core.settings import PitchSettings
+from svcqa.dataset.coverage import (
     dataset_coverage,
     dataset_verdict,
     song_check,
     sum_note_seconds,
     weighted_percentile_midi,
 )
-from svcqa.audit.pitch import analyse_song_file
-from svcqa.audit.voice_kind import analyse_voice
-from svcqa.settings import PitchSettings
-from svcqa.synth import sung_phrase
+from svcqa.dataset.pitch import analyse_song_file
+from svcqa.dataset.voice_kind import analyse_voice
+from svcqa.demo.synth import sung_phrase
 from svcqa.ui.pitch_charts import THIN_COLOUR, coverage_chart, song_overlay_chart
 
 SETTINGS = PitchSettings()

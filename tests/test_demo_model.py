@@ -13,11 +13,12 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from svcqa import demo_model, svc
-from svcqa.cli import main
-from svcqa.demo import SPEAKER
-from svcqa.tiny_models import TINY_SNAPSHOT_ID, tiny_config_edits
-from svcqa.workspace import Workspace
+from svcqa.cli.main import main
+from svcqa.core.workspace import Workspace
+from svcqa.demo import model as demo_model
+from svcqa.demo.singer import SPEAKER
+from svcqa.demo.tiny_models import TINY_SNAPSHOT_ID, tiny_config_edits
+from svcqa.engines import svc
 
 
 def test_demo_with_model_builds_its_stand_in_inside_the_workspace_and_trains_a_toy(

@@ -19,16 +19,19 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
-from svcqa import checkpoints, jobs, listening, render_worker, svc
-from svcqa.demo import create_demo
-from svcqa.demo_model import demo_train_settings
-from svcqa.listening import stimuli_from_renders
-from svcqa.settings import Settings
-from svcqa.store import Store
-from svcqa.synth import sung_phrase
-from svcqa.tiny_models import build_tiny_contentvec, tiny_config_edits, tiny_env
-from svcqa.tiny_separation_model import build_tiny_separation_models
-from svcqa.workspace import Workspace
+from svcqa.core import jobs
+from svcqa.core.settings import Settings
+from svcqa.core.store import Store
+from svcqa.core.workspace import Workspace
+from svcqa.demo.model import demo_train_settings
+from svcqa.demo.singer import create_demo
+from svcqa.demo.synth import sung_phrase
+from svcqa.demo.tiny_models import build_tiny_contentvec, tiny_config_edits, tiny_env
+from svcqa.demo.tiny_separation_model import build_tiny_separation_models
+from svcqa.engines import svc
+from svcqa.listen import listening, render_worker
+from svcqa.listen.listening import stimuli_from_renders
+from svcqa.train import checkpoints
 from tests.browser import CHROMIUM, SCREENSHOTS, chromium_page, running_server
 
 pytestmark = [

@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from svcqa import excerpts
-from svcqa.excerpts import ExcerptError, suggest_windows
-from svcqa.settings import RenderSettings
-from svcqa.synth import sung_phrase
-from svcqa.uploads import UploadError
-from svcqa.workspace import Workspace
+from svcqa.core.settings import RenderSettings
+from svcqa.core.uploads import UploadError
+from svcqa.core.workspace import Workspace
+from svcqa.demo.synth import sung_phrase
+from svcqa.listen import excerpts
+from svcqa.listen.excerpts import ExcerptError, suggest_windows
 
 SR = 16_000
 SETTINGS = RenderSettings()

@@ -16,9 +16,11 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from svcqa import checkpoints, listening, svc
-from svcqa.synth import sung_phrase
-from svcqa.workspace import Workspace
+from svcqa.core.workspace import Workspace
+from svcqa.demo.synth import sung_phrase
+from svcqa.engines import svc
+from svcqa.listen import listening
+from svcqa.train import checkpoints
 
 pytest_plugins = ["tests.svc_fixtures"]
 

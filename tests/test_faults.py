@@ -26,16 +26,18 @@ import psutil
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from svcqa import jobs, preprocess
-from svcqa.audit.run import audit_dataset, measure_key
-from svcqa.errors import JobError, WorkspaceError
-from svcqa.listening import results, stimuli_from_renders
-from svcqa.prepare import build_plan, execute_plan, load_manifest, manifest_path
-from svcqa.settings import Settings
-from svcqa.store import Store
+from svcqa.core import jobs
+from svcqa.core.errors import JobError, WorkspaceError
+from svcqa.core.settings import Settings
+from svcqa.core.store import Store
+from svcqa.core.store.audit_cache import CachedMeasurement
+from svcqa.core.uploads import UploadError, save_upload
+from svcqa.core.workspace import Workspace
+from svcqa.dataset.run import audit_dataset, measure_key
+from svcqa.listen.listening import results, stimuli_from_renders
+from svcqa.prepare import preprocess
+from svcqa.prepare.plan import build_plan, execute_plan, load_manifest, manifest_path
 from svcqa.ui import state
-from svcqa.uploads import UploadError, save_upload
-from svcqa.workspace import Workspace
 from tests.app_paths import APP, REPO, page
 from tests.audio_files import tree_fingerprint, write_clip
 from tests.browser import free_port
@@ -152,8 +154,10 @@ def group_members(pgid: int) -> list[int]:
 STARTER = """
 import sys
 from pathlib import Path
-from svcqa import jobs, preprocess, render_worker
-from svcqa.workspace import Workspace
+from svcqa.core import jobs
+from svcqa.prepare import preprocess
+from svcqa.listen import render_worker
+from svcqa.core.workspace import Workspace
 ws = Workspace(Path(sys.argv[1]))
 print(preprocess.start(ws, "parselmouth").id)
 print(jobs.start(ws, "train", [sys.executable, "-c", sys.argv[2]]).id)
@@ -273,7 +277,8 @@ def test_killed_training_shows_as_failed_with_its_last_log_lines(
 HOLDER = """
 import sys
 from pathlib import Path
-from svcqa.store import Store
+from svcqa.core.store import Store
+from svcqa.core.store.audit_cache import CachedMeasurement
 store = Store(Path(sys.argv[1]))
 if sys.argv[2] == "transaction":
     with store.connect() as conn:  # one transaction far larger than SQLite's page cache
@@ -298,7 +303,7 @@ def test_database_left_by_a_process_killed_mid_write_opens_with_the_committed_da
     tmp_path: Path, moment: str
 ) -> None:
     store = Store(tmp_path / "state.sqlite")
-    store.put_measurements([(f"kept-{i}", 10, 20, "k", {"n": i}) for i in range(10)])
+    store.audit_cache.put_many([CachedMeasurement(f"kept-{i}", 10, 20, "k", {"n": i}) for i in range(10)])
     holder = subprocess.Popen(
         [sys.executable, "-c", HOLDER, str(store.path), moment],
         stdout=subprocess.PIPE,
@@ -314,14 +319,14 @@ def test_database_left_by_a_process_killed_mid_write_opens_with_the_committed_da
 
     started = time.monotonic()
     reopened = Store(store.path)  # migrations need the write lock: none may be left behind
-    kept = reopened.cached_measurements([f"kept-{i}" for i in range(10)], "k")
-    assert {key: data["n"] for key, (_, _, data) in kept.items()} == {f"kept-{i}": i for i in range(10)}
+    kept = reopened.audit_cache.get_many([f"kept-{i}" for i in range(10)], "k")
+    assert {key: row.data["n"] for key, row in kept.items()} == {f"kept-{i}": i for i in range(10)}
     with reopened.connect() as conn:
         opened = conn.execute("SELECT count(*) FROM audit_cache WHERE key LIKE 'open-%'").fetchone()[0]
         batches = conn.execute("SELECT count(*) FROM audit_cache WHERE key LIKE 'batch-%'").fetchone()[0]
     assert opened == 0  # nothing of the transaction that never committed
     assert batches % 50 == 0 and (moment == "transaction" or batches >= 21 * 50)  # whole commits only
-    reopened.put_measurements([("after", 1, 1, "k", {})])
+    reopened.audit_cache.put_many([CachedMeasurement("after", 1, 1, "k", {})])
     assert time.monotonic() - started < 10
     assert sqlite_ok(store.path)
 
@@ -468,15 +473,15 @@ def test_full_disk_lets_the_audit_finish_and_keeps_its_cache(small_disk: SmallDi
     assert sorted(c.measurement.path for c in report.clips) == ["take0.wav", "take1.wav", "take2.wav"]
     assert all(c.measurement.readable for c in report.clips)
     small_disk.free()
-    assert sorted(Store(ws.db_path).cached_measurements(paths, key)) == paths[:2]
+    assert sorted(Store(ws.db_path).audit_cache.get_many(paths, key)) == paths[:2]
     assert sqlite_ok(ws.db_path)
     audit_dataset(source, settings)
-    assert sorted(Store(ws.db_path).cached_measurements(paths, key)) == paths
+    assert sorted(Store(ws.db_path).audit_cache.get_many(paths, key)) == paths
 
 
 def test_full_disk_during_a_database_transaction_keeps_what_was_committed(small_disk: SmallDisk) -> None:
     store = Store(small_disk.root / "state.sqlite")
-    store.put_measurements([("kept", 10, 20, "k", {"n": 1})])
+    store.audit_cache.put_many([CachedMeasurement("kept", 10, 20, "k", {"n": 1})])
 
     with pytest.raises(WorkspaceError, match="database or disk is full"), store.connect() as conn:
         small_disk.fill()
@@ -485,7 +490,7 @@ def test_full_disk_during_a_database_transaction_keeps_what_was_committed(small_
 
     small_disk.free()
     with store.connect() as conn:
-        assert conn.execute("SELECT key FROM audit_cache").fetchall() == [("kept",)]
+        assert [row["key"] for row in conn.execute("SELECT key FROM audit_cache")] == ["kept"]
     assert sqlite_ok(store.path)
 
 
@@ -515,9 +520,10 @@ def test_a_write_failing_with_no_space_keeps_the_settings_and_refuses_the_job(
 VOTER = """
 import sys
 from pathlib import Path
-from svcqa.listening import next_pair, stimuli_from_renders, vote
-from svcqa.store import Store
-from svcqa.workspace import Workspace
+from svcqa.listen.listening import next_pair, stimuli_from_renders, vote
+from svcqa.core.store import Store
+from svcqa.core.store.audit_cache import CachedMeasurement
+from svcqa.core.workspace import Workspace
 ws = Workspace(Path(sys.argv[1]))
 store, stimuli = Store(ws.db_path), stimuli_from_renders(ws)
 for _ in range(int(sys.argv[3])):

@@ -9,8 +9,8 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from svcqa import invites
-from svcqa.auth import set_password
+from svcqa.core.auth import set_password
+from svcqa.listen import invites
 from svcqa.ui import state
 from tests.app_paths import APP, page
 from tests.listen_workspace import ListenWorkspace, make_listen_workspace

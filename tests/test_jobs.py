@@ -15,9 +15,9 @@ import psutil
 import pytest
 
 import svcqa
-from svcqa import jobs
-from svcqa.errors import JobError
-from svcqa.workspace import Workspace
+from svcqa.core import jobs
+from svcqa.core.errors import JobError
+from svcqa.core.workspace import Workspace
 
 REPO_ROOT = Path(svcqa.__file__).resolve().parents[1]
 WAIT_S = 60.0
@@ -193,7 +193,7 @@ def test_command_killed_by_a_signal_is_failed_with_that_signal(ws: Workspace):
 
 def in_fresh_python(ws: Workspace, code: str) -> str:
     """Return the stdout of ``code`` run by a new interpreter, with ``ws`` bound to the workspace."""
-    prelude = "import sys\nfrom pathlib import Path\nfrom svcqa import jobs\nfrom svcqa.workspace import Workspace\n"
+    prelude = "import sys\nfrom pathlib import Path\nfrom svcqa.core import jobs\nfrom svcqa.core.workspace import Workspace\n"
     return subprocess.run(
         [
             sys.executable,

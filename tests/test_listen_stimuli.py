@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from svcqa import listening
-from svcqa.listening import ListeningError, RankedCheckpoint
-from svcqa.store import Store
+from svcqa.core.store import Store
+from svcqa.listen import listening
+from svcqa.listen.listening import ListeningError, RankedCheckpoint
 from tests.listen_workspace import (
     EXCERPTS,
     SETTINGS_HASH,
@@ -134,7 +134,7 @@ def test_quality_curve_finds_the_peak_the_ties_and_where_overtraining_starts() -
 
 
 def test_charts_plot_score_and_rating_against_step_with_their_intervals() -> None:
-    from svcqa.listening import RatedCheckpoint
+    from svcqa.listen.listening import RatedCheckpoint
     from svcqa.ui import listen_charts
 
     ranking = [_ranked(3_000, 0.9), _ranked(1_000, -1.5), _ranked(5_000, -0.6)]

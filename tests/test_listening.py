@@ -22,7 +22,9 @@ import pytest
 import soundfile as sf
 from scipy import special, stats
 
-from svcqa.listening import (
+from svcqa.core.settings import ListenSettings
+from svcqa.core.store import Store
+from svcqa.listen.listening import (
     CHOICES,
     ExportError,
     ListeningError,
@@ -40,8 +42,6 @@ from svcqa.listening import (
     trial_audio,
     vote,
 )
-from svcqa.settings import ListenSettings
-from svcqa.store import Store
 
 SR = 16_000
 BASE_HZ = 300.0

@@ -13,10 +13,10 @@ import scipy.signal
 import soundfile as sf
 from pedalboard.io import AudioFile
 
-from svcqa.errors import AudioError, SvcqaError
-from svcqa.mixing import limit_true_peak, mix, true_peak_dbtp
-from svcqa.settings import MixSettings
-from svcqa.synth import sung_phrase
+from svcqa.core.errors import AudioError, SvcqaError
+from svcqa.core.settings import MixSettings
+from svcqa.cover.mixing import limit_true_peak, mix, true_peak_dbtp
+from svcqa.demo.synth import sung_phrase
 
 SR = 44_100
 

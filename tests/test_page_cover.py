@@ -21,10 +21,12 @@ import pytest
 import soundfile as sf
 from streamlit.testing.v1 import AppTest
 
-from svcqa import checkpoints, cover, jobs
-from svcqa.separation import MODEL_ENV_VAR
-from svcqa.tiny_separation_model import TINY_MODELS, build_tiny_separation_models
-from svcqa.workspace import Workspace
+from svcqa.core import jobs
+from svcqa.core.workspace import Workspace
+from svcqa.cover import pipeline as cover
+from svcqa.demo.tiny_separation_model import TINY_MODELS, build_tiny_separation_models
+from svcqa.engines.separation import MODEL_ENV_VAR
+from svcqa.train import checkpoints
 from tests.audio_files import tree_fingerprint
 
 pytest_plugins = ["tests.svc_fixtures"]

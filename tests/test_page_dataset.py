@@ -8,9 +8,9 @@ import pytest
 import soundfile as sf
 from streamlit.testing.v1 import AppTest
 
-from svcqa.demo import PLANTED, create_demo
-from svcqa.synth import sung_phrase
-from svcqa.workspace import Workspace
+from svcqa.core.workspace import Workspace
+from svcqa.demo.singer import PLANTED, create_demo
+from svcqa.demo.synth import sung_phrase
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
 PLANTED_FLAGS = set(PLANTED.values())

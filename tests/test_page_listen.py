@@ -20,8 +20,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from svcqa import listening
-from svcqa.store import Store
+from svcqa.core.store import Store
+from svcqa.listen import listening
 from svcqa.ui import state
 from tests.app_paths import APP, page
 from tests.listen_workspace import ListenWorkspace, better_side, heard_step, make_listen_workspace
@@ -158,7 +158,7 @@ def test_ratings_are_saved_for_every_letter(listen_ws: ListenWorkspace) -> None:
     at.button(key=state.LISTEN_RATE_SUBMIT).click().run()
     assert not at.exception, at.exception
     with Store(listen_ws.ws.db_path).connect() as conn:
-        scores = dict(conn.execute("SELECT letter, score FROM listen_ratings").fetchall())
+        scores = {row["letter"]: row["score"] for row in conn.execute("SELECT letter, score FROM listen_ratings")}
     assert scores == {letter: 10.0 * (k + 1) for k, letter in enumerate(letters)}
     assert_anonymous(at, listen_ws)
 

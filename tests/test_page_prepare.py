@@ -9,9 +9,9 @@ import pytest
 import soundfile as sf
 from streamlit.testing.v1 import AppTest
 
-from svcqa.demo import SPEAKER, create_demo
-from svcqa.prepare import manifest_path, renames_path
-from svcqa.workspace import Workspace
+from svcqa.core.workspace import Workspace
+from svcqa.demo.singer import SPEAKER, create_demo
+from svcqa.prepare.plan import manifest_path, renames_path
 from tests.audio_files import tree_fingerprint
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")

@@ -8,8 +8,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from svcqa.audit import pitch
-from svcqa.audit.pitch import (
+from svcqa.core.errors import AudioError, ModelMissingError
+from svcqa.core.settings import PitchSettings
+from svcqa.dataset import pitch
+from svcqa.dataset.pitch import (
     F0Track,
     analyse_song_file,
     clean_contour,
@@ -20,9 +22,7 @@ from svcqa.audit.pitch import (
     rmvpe_decode,
     track_f0,
 )
-from svcqa.errors import AudioError, ModelMissingError
-from svcqa.settings import PitchSettings
-from svcqa.synth import sung_phrase
+from svcqa.demo.synth import sung_phrase
 
 SETTINGS = PitchSettings()
 

@@ -13,8 +13,11 @@ import pyloudnorm
 import pytest
 import soundfile as sf
 
-from svcqa.errors import WorkspaceError
-from svcqa.prepare import (
+from svcqa.core.errors import WorkspaceError
+from svcqa.core.settings import Settings
+from svcqa.core.workspace import Workspace
+from svcqa.demo.synth import silence, sung_phrase
+from svcqa.prepare.plan import (
     build_plan,
     check_speaker_name,
     exclusion_reasons,
@@ -25,10 +28,7 @@ from svcqa.prepare import (
     safe_stem,
     source_folders,
 )
-from svcqa.settings import Settings
-from svcqa.slicer import partial_path
-from svcqa.synth import silence, sung_phrase
-from svcqa.workspace import Workspace
+from svcqa.prepare.slicer import partial_path
 
 SAFE_NAME = re.compile(r"[A-Za-z0-9._-]+\.wav")
 CEILING = 10 ** (Settings().prepare.peak_ceiling_dbfs / 20)

@@ -7,8 +7,11 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
-from svcqa.prepare import PlanEntry, PlannedOutput, PreparePlan, build_plan, execute_plan
-from svcqa.prepare_report import (
+from svcqa.core.settings import PrepareSettings, Settings, SlicerSettings
+from svcqa.core.workspace import Workspace
+from svcqa.demo.synth import silence, sung_phrase
+from svcqa.prepare.plan import PlanEntry, PlannedOutput, PreparePlan, build_plan, execute_plan
+from svcqa.prepare.report import (
     choices_frame,
     overrides_from,
     pieces_frame,
@@ -20,10 +23,7 @@ from svcqa.prepare_report import (
     unsafe_output_names,
     written_frame,
 )
-from svcqa.settings import PrepareSettings, Settings, SlicerSettings
-from svcqa.slicer import Piece, SlicePlan, slice_path
-from svcqa.synth import silence, sung_phrase
-from svcqa.workspace import Workspace
+from svcqa.prepare.slicer import Piece, SlicePlan, slice_path
 
 ROWS = [
     {"path": "b.wav", "flags": [], "duration_s": 9.0},

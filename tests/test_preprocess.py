@@ -11,9 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from svcqa import jobs, preprocess, svc
-from svcqa.tiny_models import tiny_config_edits
-from svcqa.workspace import Workspace
+from svcqa.core import jobs
+from svcqa.core.workspace import Workspace
+from svcqa.demo.tiny_models import tiny_config_edits
+from svcqa.engines import svc
+from svcqa.prepare import preprocess
 from tests.audio_files import write_clip
 
 pytest_plugins = ["tests.svc_fixtures"]

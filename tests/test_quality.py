@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from svcqa.audit.quality import WINDOW_SAMPLES, dnsmos_scores, excerpt_windows, score_clip
-from svcqa.settings import VoiceSettings
+from svcqa.core.settings import VoiceSettings
+from svcqa.dataset.quality import WINDOW_SAMPLES, dnsmos_scores, excerpt_windows, score_clip
 from tests import singer_corpus
 from tests.voice_corpus import add_noise, espeak_available, speak
 

@@ -22,14 +22,17 @@ import torch
 from click.testing import CliRunner
 from streamlit.testing.v1 import AppTest
 
-from svcqa import checkpoints, excerpts, jobs, render, render_worker, svc
-from svcqa.audio import integrated_lufs
-from svcqa.cli import main
-from svcqa.errors import ModelMissingError
-from svcqa.settings import RenderSettings
-from svcqa.synth import silence, sung_phrase
-from svcqa.tiny_models import tiny_env
-from svcqa.workspace import Workspace
+from svcqa.audio.decode import integrated_lufs
+from svcqa.cli.main import main
+from svcqa.core import jobs
+from svcqa.core.errors import ModelMissingError
+from svcqa.core.settings import RenderSettings
+from svcqa.core.workspace import Workspace
+from svcqa.demo.synth import silence, sung_phrase
+from svcqa.demo.tiny_models import tiny_env
+from svcqa.engines import svc
+from svcqa.listen import excerpts, render, render_worker
+from svcqa.train import checkpoints
 
 if TYPE_CHECKING:
     from tests.svc_fixtures import TinyTraining

@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from svcqa.audit.voice_identity import clip_embedding, voice_consistency
-from svcqa.render_metrics import METRIC_NAMES, RenderMetrics, render_metrics
-from svcqa.settings import VoiceSettings
-from svcqa.synth import sung_phrase
+from svcqa.core.settings import VoiceSettings
+from svcqa.dataset.voice_identity import clip_embedding, voice_consistency
+from svcqa.demo.synth import sung_phrase
+from svcqa.listen.render_metrics import METRIC_NAMES, RenderMetrics, render_metrics
 from tests import singer_corpus
 
 SR = singer_corpus.SAMPLE_RATE_HZ

@@ -13,17 +13,9 @@ import pytest
 import requests
 import soundfile as sf
 
-from svcqa.errors import AudioError, ModelMissingError, SvcqaError
-from svcqa.separation import (
-    MODEL_ENV_VAR,
-    SeparationResult,
-    find_model,
-    missing_files,
-    separate,
-    supported_models,
-)
-from svcqa.settings import SeparationSettings
-from svcqa.tiny_separation_model import (
+from svcqa.core.errors import AudioError, ModelMissingError, SvcqaError
+from svcqa.core.settings import SeparationSettings
+from svcqa.demo.tiny_separation_model import (
     DOWNLOAD_CHECKS_FILE,
     DOWNLOAD_LIST_KEYS,
     HASH_TAIL_BYTES,
@@ -32,6 +24,14 @@ from svcqa.tiny_separation_model import (
     VR_DATA_FILE,
     build_tiny_separation_models,
     model_hash,
+)
+from svcqa.engines.separation import (
+    MODEL_ENV_VAR,
+    SeparationResult,
+    find_model,
+    missing_files,
+    separate,
+    supported_models,
 )
 
 SONG_SAMPLES = 2 * 44_100 + 123  # not a multiple of any block size, so padding bugs would show

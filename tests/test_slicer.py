@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from svcqa.errors import DatasetError, SvcqaError
-from svcqa.settings import SlicerSettings
-from svcqa.slicer import frame_rms, matching_preset, plan_slices, preset, slice_file, slice_path
-from svcqa.synth import silence, sung_phrase
+from svcqa.core.errors import DatasetError, SvcqaError
+from svcqa.core.settings import SlicerSettings
+from svcqa.demo.synth import silence, sung_phrase
+from svcqa.prepare.slicer import frame_rms, matching_preset, plan_slices, preset, slice_file, slice_path
 
 SR = 16_000
 TOLERANCE_S = 0.03

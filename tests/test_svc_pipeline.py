@@ -12,19 +12,19 @@ import pytest
 import soundfile as sf
 import torch
 
-from svcqa import svc
-from svcqa.errors import DatasetError, ModelMissingError, SvcqaError
-from svcqa.settings import TrainSettings
-from svcqa.svc import CONTENTVEC_REPO_ID
-from svcqa.synth import sung_phrase
-from svcqa.tiny_models import (
+from svcqa.core.errors import DatasetError, ModelMissingError, SvcqaError
+from svcqa.core.settings import TrainSettings
+from svcqa.core.workspace import Workspace
+from svcqa.demo.synth import sung_phrase
+from svcqa.demo.tiny_models import (
     TINY_HIDDEN_SIZE,
     TINY_SNAPSHOT_ID,
     build_tiny_contentvec,
     tiny_env,
     tiny_train_settings,
 )
-from svcqa.workspace import Workspace
+from svcqa.engines import svc
+from svcqa.engines.svc import CONTENTVEC_REPO_ID
 
 if TYPE_CHECKING:
     from tests.svc_fixtures import TinyPreprocessed, TinyTraining

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from svcqa.audit.table import clips_frame, filter_clips, to_csv
+from svcqa.dataset.table import clips_frame, filter_clips, to_csv
 
 
 def _report() -> dict:

@@ -28,10 +28,12 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from svcqa import checkpoints, jobs, tb_events, training
-from svcqa.settings import TrainSettings
-from svcqa.tiny_models import tiny_train_settings
-from svcqa.workspace import Workspace
+from svcqa.core import jobs
+from svcqa.core.settings import TrainSettings
+from svcqa.core.workspace import Workspace
+from svcqa.demo.tiny_models import tiny_train_settings
+from svcqa.engines import tb_events
+from svcqa.train import checkpoints, training
 
 if TYPE_CHECKING:
     from tests.svc_fixtures import TinyPreprocessed

@@ -15,15 +15,17 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from svcqa import checkpoints, gpu, jobs, svc, tb_events, training
-from svcqa.checkpoints import CheckpointWatcher, StepNaming, naming_for
-from svcqa.cli import main
-from svcqa.diagnosis import diagnose
-from svcqa.errors import DatasetError, SvcqaError, TrainingError
-from svcqa.settings import TrainSettings
-from svcqa.train_entry import should_stop_now
+from svcqa.cli.main import main
+from svcqa.core import gpu, jobs
+from svcqa.core.errors import DatasetError, SvcqaError, TrainingError
+from svcqa.core.settings import TrainSettings
+from svcqa.core.workspace import Workspace
+from svcqa.engines import svc, tb_events
+from svcqa.train import checkpoints, training
+from svcqa.train.checkpoints import CheckpointWatcher, StepNaming, naming_for
+from svcqa.train.diagnosis import diagnose
+from svcqa.train.entry import should_stop_now
 from svcqa.ui import train_view
-from svcqa.workspace import Workspace
 
 OOM_LINES = textwrap.dedent(
     """\

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from svcqa.uploads import UploadError, safe_filename, save_upload
-from svcqa.workspace import Workspace
+from svcqa.core.uploads import UploadError, safe_filename, save_upload
+from svcqa.core.workspace import Workspace
 
 
 def _wav_bytes() -> bytes:

@@ -7,14 +7,14 @@ import json
 import numpy as np
 import pytest
 
-from svcqa.audit.voice_identity import (
+from svcqa.core.settings import VoiceSettings
+from svcqa.dataset.voice_identity import (
     VoiceConsistency,
     clip_embedding,
     embed_clip,
     robust_centroid,
     voice_consistency,
 )
-from svcqa.settings import VoiceSettings
 from tests import singer_corpus
 from tests.voice_corpus import espeak_available
 

@@ -8,9 +8,9 @@ from dataclasses import dataclass
 import numpy as np
 import pytest
 
-from svcqa.audit.voice_kind import KINDS, MODEL, VoiceAnalysis, analyse_voice, block_bounds
-from svcqa.settings import PitchSettings
-from svcqa.synth import silence, sung_phrase
+from svcqa.core.settings import PitchSettings
+from svcqa.dataset.voice_kind import KINDS, MODEL, VoiceAnalysis, analyse_voice, block_bounds
+from svcqa.demo.synth import silence, sung_phrase
 from tests import voice_corpus
 
 SETTINGS = PitchSettings()

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from svcqa.errors import PathOutsideWorkspaceError, WorkspaceError
-from svcqa.settings import Settings, load_settings
-from svcqa.workspace import Workspace, default_root
+from svcqa.core.errors import PathOutsideWorkspaceError, WorkspaceError
+from svcqa.core.settings import Settings, load_settings
+from svcqa.core.workspace import Workspace, default_root
 
 
 def test_layout_matches_so_vits_svc_fork_and_svcqa_state(tmp_path: Path) -> None:

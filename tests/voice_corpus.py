@@ -1,6 +1,6 @@
 """The labelled speech-vs-singing evaluation set, built on the fly (no downloads).
 
-* ``singing``: generated sung phrases (:mod:`svcqa.synth`) over bass to soprano ranges, with
+* ``singing``: generated sung phrases (:mod:`svcqa.demo.synth`) over bass to soprano ranges, with
   vibrato from none to 80 cents, tempos from 0.25 s to 1.2 s per note, consonant gaps,
   scoops, intonation drift, different vowels and brightness; some with room noise or reverb.
 * ``speech``: espeak-ng in English, German, French, Spanish, Mandarin, Italian, Portuguese and
@@ -29,7 +29,7 @@ import scipy.signal
 import soundfile as sf
 import soxr
 
-from svcqa import synth
+from svcqa.demo import synth
 
 SAMPLE_RATE_HZ = 16_000
 EXPECTED_KIND: dict[str, str] = {"singing": "singing", "speech": "speech", "mixed": "speech"}

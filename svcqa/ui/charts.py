@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import plotly.graph_objects as go
 
-from svcqa.settings import AuditSettings
+from svcqa.core.settings import AuditSettings
 
 
 def length_histogram(durations_s: list[float], settings: AuditSettings) -> go.Figure:

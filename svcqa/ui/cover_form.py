@@ -11,12 +11,14 @@ from pathlib import Path
 
 import streamlit as st
 
-from svcqa import cover, jobs, separation, svc
-from svcqa.checkpoints import Checkpoint
-from svcqa.errors import SvcqaError
-from svcqa.settings import CoverSettings, MixSettings, SeparationSettings
+from svcqa.core import jobs
+from svcqa.core.errors import SvcqaError
+from svcqa.core.settings import CoverSettings, MixSettings, SeparationSettings
+from svcqa.core.workspace import Workspace
+from svcqa.cover import pipeline as cover
+from svcqa.engines import separation, svc
+from svcqa.train.checkpoints import Checkpoint
 from svcqa.ui import state
-from svcqa.workspace import Workspace
 
 MIME_TYPES: dict[str, str] = {"wav": "audio/wav", "flac": "audio/flac", "mp3": "audio/mpeg"}
 STATUS_TEXT: dict[str, str] = {

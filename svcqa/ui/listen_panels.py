@@ -1,8 +1,8 @@
 """The Listen page's panels: listener name, blind voting and rating, reveal, results, export, invitations.
 
 Before reveal nothing drawn here names a checkpoint: sides are letters, audio is the
-anonymised WAV bytes :mod:`svcqa.listening` returns, and progress is counts only. Identities
-(steps) appear only in the panels drawn after :func:`svcqa.listening.reveal`.
+anonymised WAV bytes :mod:`svcqa.listen.listening` returns, and progress is counts only. Identities
+(steps) appear only in the panels drawn after :func:`svcqa.listen.listening.reveal`.
 """
 
 from __future__ import annotations
@@ -13,15 +13,15 @@ from pathlib import Path
 import pandas as pd
 import streamlit as st
 
-from svcqa import checkpoint_metrics, invites, listening
-from svcqa.errors import SvcqaError
-from svcqa.listening import ListeningError, Progress, Results, RevealRefusedError, Stimulus
-from svcqa.render_metrics import DNSMOS_LABEL, METRIC_NAMES, RenderMetrics
-from svcqa.settings import Settings
-from svcqa.store import Store
+from svcqa.core.errors import SvcqaError
+from svcqa.core.settings import Settings
+from svcqa.core.store import Store
+from svcqa.core.workspace import Workspace
+from svcqa.listen import checkpoint_metrics, invites, listening
+from svcqa.listen.listening import ListeningError, Progress, Results, RevealRefusedError, Stimulus
+from svcqa.listen.render_metrics import DNSMOS_LABEL, METRIC_NAMES, RenderMetrics
 from svcqa.ui import listen_charts, state
 from svcqa.ui.ab_player import blind_player
-from svcqa.workspace import Workspace
 
 MODES: dict[str, str] = {"paired": "Paired comparison", "ratings": "Ratings (MUSHRA-like)"}
 CHOICE_LABELS: dict[str, str] = {"A": "A is better", "B": "B is better", "same": "No difference"}

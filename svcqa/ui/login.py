@@ -6,10 +6,10 @@ import os
 
 import streamlit as st
 
-from svcqa.auth import PUBLIC_ENV, RateLimiter, verify_password
-from svcqa.invites import QUERY_PARAMETER, check_token, is_open
+from svcqa.core.auth import PUBLIC_ENV, RateLimiter, verify_password
+from svcqa.core.workspace import Workspace
+from svcqa.listen.invites import QUERY_PARAMETER, check_token, is_open
 from svcqa.ui import state
-from svcqa.workspace import Workspace
 
 
 @st.cache_resource
@@ -61,7 +61,7 @@ def invited_session() -> bool:
     """Return True when this session came through a vote-only link; stop the script on a bad link.
 
     The ``?listen=<token>`` token is checked against the startup workspace's invitations
-    (:mod:`svcqa.invites`), with the password's rate limit. An admitted session stays vote-only
+    (:mod:`svcqa.listen.invites`), with the password's rate limit. An admitted session stays vote-only
     (it works in the startup workspace, without the sidebar) until its invitation is revoked.
     In public mode such a session needs no password: the token is the credential.
     """

@@ -6,10 +6,10 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from svcqa.checkpoint_metrics import METRIC_LABELS, CheckpointMetrics, workspace_metrics
-from svcqa.settings import Settings, TrainSettings
+from svcqa.core.settings import Settings, TrainSettings
+from svcqa.core.workspace import Workspace
+from svcqa.listen.checkpoint_metrics import METRIC_LABELS, CheckpointMetrics, workspace_metrics
 from svcqa.ui import state
-from svcqa.workspace import Workspace
 
 HELP = """
 What they can tell: **voice similarity** (GE2E speaker embedding of the render against the

@@ -2,8 +2,8 @@
 
 Example
 -------
->>> from svcqa.audit.coverage import dataset_coverage
->>> from svcqa.settings import PitchSettings
+>>> from svcqa.dataset.coverage import dataset_coverage
+>>> from svcqa.core.settings import PitchSettings
 >>> fig = coverage_chart(dataset_coverage([{60: 30.0, 62: 4.0, 64: 25.0}], PitchSettings()))
 >>> len(fig.data[0].x)
 61
@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import plotly.graph_objects as go
 
-from svcqa.audit.coverage import Coverage, SongCheck
-from svcqa.audit.pitch import midi_to_note_name
+from svcqa.dataset.coverage import Coverage, SongCheck
+from svcqa.dataset.pitch import midi_to_note_name
 
 WHITE_KEY_COLOUR = "#4C78A8"
 BLACK_KEY_COLOUR = "#2F4B6E"

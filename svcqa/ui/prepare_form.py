@@ -10,10 +10,10 @@ import dataclasses
 
 import streamlit as st
 
-from svcqa.audit.flags import CATALOGUE
-from svcqa.prepare import safe_speaker_name
-from svcqa.settings import PrepareSettings, Settings, SlicerSettings
-from svcqa.slicer import PRESETS, SHORT_PIECE_POLICIES, matching_preset
+from svcqa.core.settings import PrepareSettings, Settings, SlicerSettings
+from svcqa.dataset.flags import CATALOGUE
+from svcqa.prepare.plan import safe_speaker_name
+from svcqa.prepare.slicer import PRESETS, SHORT_PIECE_POLICIES, matching_preset
 from svcqa.ui import state
 
 CUSTOM = "custom"

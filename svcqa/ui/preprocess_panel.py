@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import streamlit as st
 
-from svcqa import jobs, preprocess, svc
-from svcqa.errors import SvcqaError
+from svcqa.core import jobs
+from svcqa.core.errors import SvcqaError
+from svcqa.core.workspace import Workspace
+from svcqa.engines import svc
+from svcqa.prepare import preprocess
 from svcqa.ui import state
-from svcqa.workspace import Workspace
 
 
 def preprocess_panel(ws: Workspace) -> None:

@@ -7,11 +7,13 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from svcqa import audio, excerpts, jobs, render, render_worker
-from svcqa.errors import SvcqaError
-from svcqa.settings import RenderSettings
+from svcqa.audio import decode as audio
+from svcqa.core import jobs
+from svcqa.core.errors import SvcqaError
+from svcqa.core.settings import RenderSettings
+from svcqa.core.workspace import Workspace
+from svcqa.listen import excerpts, render, render_worker
 from svcqa.ui import state
-from svcqa.workspace import Workspace
 
 REFRESH_S = 2.0
 LOG_LINES = 12

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from svcqa.settings import Settings
-from svcqa.workspace import Workspace
+from svcqa.core.settings import Settings
+from svcqa.core.workspace import Workspace
 
 
 def audit_settings_form(ws: Workspace, settings: Settings) -> None:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import streamlit as st
 
-from svcqa.errors import SvcqaError
+from svcqa.core.errors import SvcqaError
+from svcqa.core.workspace import Workspace
 from svcqa.ui import state
-from svcqa.workspace import Workspace
 
 
 def workspace_sidebar() -> Workspace:

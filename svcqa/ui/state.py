@@ -8,8 +8,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from svcqa.errors import WorkspaceError
-from svcqa.workspace import Workspace, default_root
+from svcqa.core.errors import WorkspaceError
+from svcqa.core.workspace import Workspace, default_root
 
 WORKSPACE_ROOT = "workspace_root"
 WORKSPACE_CREATED = "workspace_created"
@@ -43,7 +43,7 @@ SLICER_KEYS: dict[str, str] = {
     "max_piece_s": "slicer_max_piece_s",
     "short_piece_policy": "slicer_short_piece_policy",
 }
-"""Widget key of each editable :class:`~svcqa.settings.SlicerSettings` field."""
+"""Widget key of each editable :class:`~svcqa.core.settings.SlicerSettings` field."""
 PREP_EXCLUDE = "prep_exclude"
 PREP_EXCLUDE_FLAGS = "prep_exclude_flags"
 PREP_SLICE_LONG = "prep_slice_long"
@@ -56,7 +56,7 @@ PREP_RENAME = "prep_rename"
 PREP_CHOICES = "prep_choices"
 PREP_RUN = "prep_run"
 PREP_RESULT = "prep_result"
-"""The last :class:`~svcqa.prepare.PrepareResult` of this session (not a widget)."""
+"""The last :class:`~svcqa.prepare.plan.PrepareResult` of this session (not a widget)."""
 PREP_DL_MANIFEST = "prep_dl_manifest"
 PREP_DL_RENAMES = "prep_dl_renames"
 
@@ -79,7 +79,7 @@ COVER_MIX_KEYS: dict[str, str] = {
     "reverb_room_size": "cover_reverb_room_size",
     "reverb_wet": "cover_reverb_wet",
 }
-"""Widget key of each editable :class:`~svcqa.settings.MixSettings` field."""
+"""Widget key of each editable :class:`~svcqa.core.settings.MixSettings` field."""
 COVER_FORMAT = "cover_format"
 COVER_RUN = "cover_run"
 COVER_STOP = "cover_stop"

@@ -9,10 +9,10 @@ from typing import Any
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from svcqa.checkpoints import Checkpoint
-from svcqa.gpu import GpuInfo
-from svcqa.settings import TrainSettings
-from svcqa.tb_events import ScalarSeries, smooth
+from svcqa.core.gpu import GpuInfo
+from svcqa.core.settings import TrainSettings
+from svcqa.engines.tb_events import ScalarSeries, smooth
+from svcqa.train.checkpoints import Checkpoint
 
 _RAW_COLOUR = "rgba(76, 120, 168, 0.25)"
 _SMOOTH_COLOUR = "#4C78A8"

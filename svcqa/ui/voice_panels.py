@@ -6,14 +6,14 @@ from pathlib import Path
 
 import streamlit as st
 
-from svcqa.audit.dataset_voice import check_song, singing_coverage
-from svcqa.audit.run import AuditReport
-from svcqa.errors import SvcqaError
-from svcqa.settings import Settings
+from svcqa.core.errors import SvcqaError
+from svcqa.core.settings import Settings
+from svcqa.core.uploads import save_upload
+from svcqa.core.workspace import AUDIO_EXTENSIONS, Workspace
+from svcqa.dataset.dataset_voice import check_song, singing_coverage
+from svcqa.dataset.run import AuditReport
 from svcqa.ui import state
 from svcqa.ui.pitch_charts import coverage_chart, song_overlay_chart, voice_map_chart
-from svcqa.uploads import save_upload
-from svcqa.workspace import AUDIO_EXTENSIONS, Workspace
 
 MAX_LISTED_CLIPS = 12
 

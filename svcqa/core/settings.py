@@ -1,0 +1,487 @@
+"""Every threshold and default svcqa uses, in one place.
+
+Each section is a frozen dataclass; :class:`Settings` groups them. The UI edits a copy
+(``dataclasses.replace``) and saves it to ``<workspace>/.svcqa/settings.json``; the CLI and
+the tests read the same object, so a number lives here and nowhere else.
+
+Example
+-------
+>>> s = Settings()
+>>> s.audit.min_duration_s, s.audit.max_duration_s
+(2.0, 25.0)
+>>> s2 = s.with_section("audit", min_duration_s=3.0)
+>>> s2.audit.min_duration_s
+3.0
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+from svcqa.core.errors import WorkspaceError
+
+
+@dataclass(frozen=True)
+class AuditSettings:
+    """Thresholds of the dataset audit (issue: foundation)."""
+
+    min_duration_s: float = 2.0
+    max_duration_s: float = 25.0
+    sweet_spot_min_s: float = 10.0
+    sweet_spot_max_s: float = 20.0
+    recommended_total_s: float = 3600.0
+    min_sample_rate_hz: int = 44_100
+    clip_level: float = 0.999
+    """A sample at or above this absolute value counts as full scale."""
+    clip_min_run_samples: int = 3
+    """Consecutive full-scale samples that make one clipping event."""
+    clip_max_events: int = 0
+    """More clipping events than this flags the clip."""
+    silence_dbfs: float = -50.0
+    """A 20 ms frame whose RMS is below this level counts as silence."""
+    silence_frame_s: float = 0.02
+    mostly_silent_share: float = 0.5
+    too_quiet_lufs: float = -40.0
+    max_file_bytes: int = 2_000_000_000
+    """Files larger than this are not decoded (reported as unreadable)."""
+    loudness_chunk_s: float = 60.0
+    """Audio is decoded in chunks of this length, so memory stays flat on long files."""
+    workers: int = 0
+    """Worker processes for the audit; 0 means one per CPU core."""
+
+
+@dataclass(frozen=True)
+class PitchSettings:
+    """Pitch tracking, coverage and speech-vs-singing (issue: pitch and speech)."""
+
+    f0_min_hz: float = 65.0
+    f0_max_hz: float = 1100.0
+    time_step_s: float = 0.02
+    """Frame hop of the f0 contour; Praat's cost is per frame, 20 ms keeps it near 1.5 ms per audio second."""
+    tracker: str = "parselmouth"
+    """One of ``svcqa.dataset.pitch.TRACKERS``: parselmouth, crepe-tiny, crepe-full, rmvpe."""
+    analysis_sample_rate_hz: int = 8000
+    """Praat runs on a copy at this rate; it must exceed twice ``f0_max_hz``."""
+    praat_search_ceiling_hz: float = 2200.0
+    """Praat looks for f0 up to here, so a tone above ``f0_max_hz`` is found and dropped
+    instead of being read as its subharmonic; keep it under a quarter of the analysis rate."""
+    praat_voicing_threshold: float = 0.45
+    praat_silence_threshold: float = 0.03
+    """Frames quieter than this fraction of the clip's peak are unvoiced (Praat's default)."""
+    crepe_voicing_threshold: float = 0.21
+    """torchcrepe periodicity at or above which a frame counts as voiced."""
+    rmvpe_voicing_threshold: float = 0.03
+    rmvpe_model_file: str = "models/rmvpe.onnx"
+    """Workspace-relative path of the RMVPE ONNX model."""
+    min_voiced_run_s: float = 0.06
+    """Voiced runs shorter than this are tracker noise and are dropped."""
+    vibrato_smoothing_s: float = 0.2
+    """About one vibrato period: the moving mean that averages vibrato out of the pitch figures,
+    and the window of octave-jump cleaning and of the classifier's vibrato centre line."""
+    silence_dbfs: float = -50.0
+    """A clip whose loudest 20 ms frame is below this RMS level is ``silence``."""
+    min_voiced_share: float = 0.15
+    """Under this share of voiced frames among non-silent frames, a clip is ``unknown``."""
+    singing_min_prob: float = 0.5
+    """``singing_prob`` at or above which a judgeable clip is ``singing``, else ``speech``."""
+    held_min_s: float = 0.2
+    """A note is held when its pitch (vibrato centre line) and level stay steady this long."""
+    held_tolerance_semitones: float = 0.5
+    """Largest pitch spread (semitones) inside a held note once vibrato is averaged out."""
+    held_tolerance_db: float = 10.0
+    """Largest level spread inside a held note; a decaying reverb tail exceeds it."""
+    block_s: float = 4.0
+    """The classifier judges blocks of about this length, then combines them."""
+    thin_note_s: float = 10.0
+    coverage_low_midi: int = 36
+    coverage_high_midi: int = 96
+    range_low_percentile: float = 2.0
+    range_high_percentile: float = 98.0
+    min_judgeable_voiced_s: float = 1.0
+    mixed_min_clips: int = 3
+    mixed_min_share: float = 0.05
+    song_min_note_s: float = 1.0
+    max_transpose_semitones: int = 12
+    declared_kind: str = "singing"
+
+
+@dataclass(frozen=True)
+class SlicerSettings:
+    """Audio Slicer parameters (openvpi defaults) and the length guarantees (issue: preparation)."""
+
+    threshold_db: float = -40.0
+    min_length_ms: int = 5000
+    min_interval_ms: int = 300
+    hop_size_ms: int = 10
+    max_sil_kept_ms: int = 500
+    max_piece_s: float = 25.0
+    min_piece_s: float = 2.0
+    short_piece_policy: str = "merge"
+    """``merge`` a piece under ``min_piece_s`` into a neighbour, or ``drop`` it."""
+    output_subtype: str = "PCM_16"
+    """WAV sample format of sliced pieces (a soundfile subtype)."""
+
+
+@dataclass(frozen=True)
+class PrepareSettings:
+    """Clean-up defaults (issue: preparation)."""
+
+    target_sample_rate_hz: int = 44_100
+    target_lufs: float = -23.0
+    peak_ceiling_dbfs: float = -1.0
+    to_mono: bool = True
+    resample: bool = True
+    """Resample to ``target_sample_rate_hz``; off keeps each source's own rate."""
+    normalise: bool = True
+    rename_safe: bool = True
+    slice_long: bool = True
+    """Slice clips over the slicer's ``max_piece_s`` instead of excluding them as ``too_long``."""
+    output_subtype: str = "PCM_16"
+    """WAV sample format of prepared clips (so-vits-svc-fork writes PCM_16 itself)."""
+    exclude_flags: tuple[str, ...] = (
+        "speech",
+        "too_short",
+        "too_long",
+        "mostly_silent",
+        "duplicate",
+        "unreadable",
+        "empty",
+    )
+
+
+TRAIN_PRECISIONS: tuple[str, ...] = ("32", "16-mixed", "bf16-mixed")
+"""Lightning precisions so-vits-svc-fork's config can ask for (``fp16_run``, ``bf16_run``)."""
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Training defaults (issue: training)."""
+
+    target_steps: int = 60_000
+    suggested_steps: int = 20_000
+    listen_from_step: int = 10_000
+    batch_size: int = 16
+    log_interval: int = 200
+    eval_interval: int = 800
+    keep_ckpts_when_archived: int = 3
+    disk_warn_free_bytes: int = 5_000_000_000
+    f0_method: str = "auto"
+    """Pitch tracker for ``svc pre-hubert``; "auto" picks the most accurate one installed."""
+    epochs: int = 10_000
+    """so-vits-svc-fork's own epoch limit (its template's value); ``target_steps`` stops earlier."""
+    num_workers: int = 4
+    """DataLoader workers of ``svc train``; at least 1 (0 fails on persistent workers)."""
+    stop_timeout_s: float = 60.0
+    """How long a stop waits for the save after the stop request before it terminates the job."""
+    precision: str = "32"
+    """One of :data:`TRAIN_PRECISIONS`: "32", "16-mixed" (config ``fp16_run``) or "bf16-mixed"
+    (``bf16_run``); mixed precision takes less GPU memory on recent cards."""
+    advised_max_steps: int = 60_000
+    """The tutorial's "do not go past" mark, drawn on the loss curves."""
+    stop_finish_epoch_s: float = 20.0
+    """A stop finishes the current epoch first (so a resume continues at exactly the saved step)
+    when that takes at most this long at the measured speed; otherwise it saves at once."""
+    progress_interval_s: float = 2.0
+    """How often the training process rewrites its progress file."""
+    checkpoint_settle_s: float = 1.0
+    """A checkpoint whose size held still this long (or that was closed) is complete."""
+    refresh_s: float = 3.0
+    """How often the Train page's live view refreshes."""
+
+
+@dataclass(frozen=True)
+class SeparationSettings:
+    """Separation through audio-separator (issue: separation and mix).
+
+    Default models, from audio-separator's supported list and its bundled median scores
+    (MUSDB18-HQ SDR, dB): ``vocals_model`` is BS-Roformer-Viperx-1297, the library's own default,
+    vocals 11.8 / instrumental 16.5 -- the best instrumental of the scored two-stem models that
+    also keep the vocals clean (both stems go on: vocals to conversion, instrumental to the mix).
+    ``dereverb_model`` (UVR-DeEcho-DeReverb) and ``karaoke_model`` (5_HP-Karaoke-UVR) are the
+    UVR5 VR models the cover tutorial uses; the first removes echo as well as reverb.
+    """
+
+    stages: tuple[str, ...] = ("vocals", "dereverb", "karaoke")
+    """Which stages run, in the fixed order vocals -> dereverb -> karaoke."""
+    vocals_model: str = "model_bs_roformer_ep_317_sdr_12.9755.ckpt"
+    dereverb_model: str = "UVR-DeEcho-DeReverb.pth"
+    karaoke_model: str = "5_HP-Karaoke-UVR.pth"
+    allow_download: bool = True
+    """Let audio-separator download missing model and data files (needs network)."""
+    mdx_segment_size: int = 256
+    """MDX-Net frames per inference window; equal to the model's dim_t keeps ONNX inference."""
+    mdx_overlap: float = 0.25
+    batch_size: int = 1
+    """Windows per inference call (MDX, MDX23C/Roformer, VR); 1 uses the least memory."""
+    chunk_duration_s: float = 600.0
+    """Songs longer than this are separated in chunks of this length and joined, so memory stays
+    flat; the library cuts at whole milliseconds, so such stems may differ by 1 ms per chunk."""
+
+
+@dataclass(frozen=True)
+class MixSettings:
+    """Final mix defaults (issue: separation and mix)."""
+
+    target_lufs: float = -14.0
+    true_peak_ceiling_dbtp: float = -1.0
+    balance_db: float = 0.0
+    """Vocals' integrated loudness minus the accompaniment's (LU)."""
+    offset_ms: float = 0.0
+    """Delay of the vocals against the accompaniment; negative cuts the vocals' start."""
+    sample_rate_hz: int = 44_100
+    lufs_tolerance_lu: float = 0.5
+    oversample_factor: int = 4
+    """True peak is measured and limited on the signal upsampled by this factor."""
+    limiter_window_ms: float = 5.0
+    """Look-ahead and attack/release ramp of the true-peak limiter."""
+    max_iterations: int = 8
+    silent_stem_lufs: float = -70.0
+    """A stem quieter than this counts as silent."""
+    clip_level: float = 0.999
+    """Samples at or above this absolute value count as clipped (reported, not fatal)."""
+    vocal_chain: bool = False
+    highpass_hz: float = 80.0
+    compressor_threshold_db: float = -18.0
+    compressor_ratio: float = 3.0
+    deess_freq_hz: float = 6500.0
+    deess_gain_db: float = -4.0
+    """Static cut at ``deess_freq_hz`` (a de-esser-like EQ, not a dynamic de-esser)."""
+    reverb_room_size: float = 0.3
+    reverb_wet: float = 0.12
+    mp3_bitrate_kbps: int = 320
+
+
+@dataclass(frozen=True)
+class CoverSettings:
+    """Song-to-cover pipeline defaults (issue: separation and mix); models and mix have their own sections."""
+
+    f0_method: str = "auto"
+    """Pitch tracker for ``svc infer``; "auto" picks the most accurate one installed (rmvpe, the
+    tutorial's choice, is not in so-vits-svc-fork 4.2.30)."""
+    transpose_semitones: int = 0
+    speaker: str = ""
+    """The model's speaker to sing with; empty takes the first in its config."""
+    export_format: str = "wav"
+    """Format of the mixed cover: wav, flac or mp3."""
+    refresh_s: float = 1.0
+    """How often the Cover page's progress panel refreshes while a job runs."""
+
+
+@dataclass(frozen=True)
+class ListenSettings:
+    """Blind listening test, ranking and rating (issue: blind listening)."""
+
+    min_comparisons: int = 3
+    """Reveal is allowed once every checkpoint took part in at least this many comparisons."""
+    repeat_share: float = 0.12
+    """Share of pairs that repeat one of the listener's voted pairs with sides swapped."""
+    repeat_min_gap: int = 3
+    """A repeat is drawn only from pairs voted at least this many votes ago."""
+    prior_strength: float = 0.1
+    """Precision of the zero-mean prior on Bradley-Terry log-strengths (defined with few votes)."""
+    confidence: float = 0.95
+    """Coverage of the intervals around scores."""
+    match_loudness: bool = True
+    """Play every render of a pair or trial at the same integrated loudness."""
+    loudness_lufs: float = -23.0
+    peak_ceiling_dbfs: float = -1.0
+    """The common loudness is lowered when a render's peak would pass this level."""
+    max_trial_renders: int = 12
+    """A rating trial shows at most this many checkpoints (plus the hidden duplicate)."""
+    duplicate_tolerance_points: float = 10.0
+    """A hidden duplicate scored within this many points of its original counts as consistent."""
+    shortlist_size: int = 8
+    """Checkpoints kept when the owner shortlists the most promising ones by objective metrics."""
+
+
+@dataclass(frozen=True)
+class VoiceSettings:
+    """Voice consistency and recording quality of clips, and per-render metrics (issue: voice and quality).
+
+    Embeddings come from resemblyzer's GE2E speaker encoder, quality scores from DNSMOS
+    (speechmos); both models are speech-trained, so their numbers are screens, not verdicts.
+    """
+
+    embed_voices: bool = True
+    """Embed each clip and flag ``other_voice``; off skips resemblyzer (and torch) entirely."""
+    score_quality: bool = True
+    """Score each clip with DNSMOS and flag ``noisy``; off skips onnxruntime's DNSMOS models.
+    It is the costly check: about 0.2 s of one core per clip, which halves the audit's speed."""
+    embed_max_s: float = 8.0
+    """Seconds embedded per clip: its loudest 1.6 s blocks (one GE2E partial each), up to this much."""
+    embed_min_s: float = 3.0
+    """Clips shorter than this get no embedding (75 % of one 1.6 s partial, resemblyzer's own minimum)."""
+    silence_dbfs: float = -50.0
+    """A 1.6 s block whose RMS is below this level is not embedded; a clip whose loudest 20 ms frame
+    is below it gets no DNSMOS score."""
+    centroid_trim_share: float = 0.25
+    """Share of clips least similar to the centroid left out of each trimmed-mean iteration."""
+    centroid_iterations: int = 5
+    other_voice_method: str = "mad"
+    """``mad``: flag under ``median - other_voice_mad_k * spread`` or under ``other_voice_floor``;
+    ``floor``: flag only under ``other_voice_floor``."""
+    other_voice_mad_k: float = 4.0
+    """Robust spreads (1.4826 x MAD of the similarities) below the median that make an outlier."""
+    other_voice_min_spread: float = 0.02
+    """Lower bound of the spread, so a very uniform dataset does not flag its ordinary variation."""
+    other_voice_floor: float = 0.7
+    """Cosine similarity to the dataset's voice under which a clip is always ``other_voice``."""
+    other_voice_min_clips: int = 5
+    """With fewer embedded clips there is no reliable centroid and nothing is flagged."""
+    quality_windows: int = 1
+    """DNSMOS windows (9.01 s each, evenly spaced) scored per clip; each costs about 0.2 s of one core."""
+    quality_min_s: float = 2.0
+    """Clips shorter than this get no DNSMOS score (the model would hear the clip looped)."""
+    noisy_bak_threshold: float = 2.0
+    """DNSMOS background score (1-5) under which a clip is ``noisy``."""
+    high_range_share: float = 1 / 3
+    """Render metrics: HNR is measured on notes in this top share of the singer's MIDI range."""
+    min_high_note_s: float = 0.2
+    """Render metrics: fewer seconds than this in that top share gives no HNR."""
+
+
+@dataclass(frozen=True)
+class RenderSettings:
+    """Test-song renders through every checkpoint (issue: renders).
+
+    The fields from ``f0_method`` to ``peak_ceiling_dbtp`` change the rendered audio and are part
+    of every render's settings hash; the others decide what is rendered, when and where.
+    """
+
+    min_step: int = 10_000
+    """Checkpoints registered at or past this step are rendered automatically."""
+    f0_method: str = "auto"
+    """so-vits-svc-fork's pitch tracker for the excerpt; "auto" picks the most accurate one installed."""
+    transpose_semitones: int = 0
+    speaker: str = ""
+    """Speaker of the model's config that sings; empty: the one with the lowest id."""
+    noise_scale: float = 0.4
+    """Decoder noise (``svc infer``'s default); seeded with ``seed`` before every decode."""
+    seed: int = 0
+    target_lufs: float = -23.0
+    """Every render of an excerpt is brought to this integrated loudness."""
+    peak_ceiling_dbtp: float = -1.0
+    """A true-peak limiter keeps renders under this level after the loudness gain."""
+    excerpt_s: float = 25.0
+    """Length of the suggested excerpts, moved within ``excerpt_min_s``-``excerpt_max_s`` to start and
+    end in a pause."""
+    excerpt_min_s: float = 20.0
+    excerpt_max_s: float = 30.0
+    sustain_min_s: float = 0.3
+    """A note counts as sustained when its pitch stays within a semitone this long."""
+    shortest_excerpt_s: float = 1.0
+    longest_excerpt_s: float = 60.0
+    """Limits of an excerpt the user picks by hand."""
+    max_song_bytes: int = 300_000_000
+    """Larger uploaded songs are refused."""
+    only_while_training_stopped: bool = False
+    """The render worker waits while a training job runs, so training keeps the GPU to itself."""
+    device: str = "auto"
+    """Torch device of the render worker; "auto" is the GPU when there is one, else the CPU."""
+    cpu_threads: int = 0
+    """Torch threads while rendering on the CPU; 0: half the cores (at least one), leaving the rest
+    to training and the dashboard."""
+    poll_s: float = 5.0
+    """How often the render worker looks for new checkpoints and excerpts."""
+    measure_metrics: bool = True
+    """After each batch, compute the objective metrics of new renders (cached per render)."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """All sections together; ``Settings()`` is the shipped default."""
+
+    audit: AuditSettings = field(default_factory=AuditSettings)
+    pitch: PitchSettings = field(default_factory=PitchSettings)
+    slicer: SlicerSettings = field(default_factory=SlicerSettings)
+    prepare: PrepareSettings = field(default_factory=PrepareSettings)
+    train: TrainSettings = field(default_factory=TrainSettings)
+    separation: SeparationSettings = field(default_factory=SeparationSettings)
+    mix: MixSettings = field(default_factory=MixSettings)
+    cover: CoverSettings = field(default_factory=CoverSettings)
+    listen: ListenSettings = field(default_factory=ListenSettings)
+    voice: VoiceSettings = field(default_factory=VoiceSettings)
+    render: RenderSettings = field(default_factory=RenderSettings)
+
+    def with_section(self, section: str, **changes: Any) -> Settings:
+        """Return a copy with fields of one section changed."""
+        current = getattr(self, section)
+        return dataclasses.replace(self, **{section: dataclasses.replace(current, **changes)})
+
+    def to_dict(self) -> dict[str, dict[str, Any]]:
+        """Return a JSON-ready dict, one key per section."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Settings:
+        """Build settings from a dict; unknown sections and keys are ignored, missing ones default."""
+        sections: dict[str, Any] = {}
+        for section_field in fields(cls):
+            section_type = _SECTION_TYPES[section_field.name]
+            given = data.get(section_field.name) or {}
+            known = {f.name for f in fields(section_type)}
+            values = {}
+            for key, value in given.items():
+                if key in known:
+                    values[key] = tuple(value) if isinstance(value, list) else value
+            sections[section_field.name] = section_type(**values)
+        return cls(**sections)
+
+    def section_hash(self, section: str) -> str:
+        """Return a short stable hash of one section (part of cache keys)."""
+        payload = json.dumps(dataclasses.asdict(getattr(self, section)), sort_keys=True)
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
+_SECTION_TYPES: dict[str, type] = {
+    "audit": AuditSettings,
+    "pitch": PitchSettings,
+    "slicer": SlicerSettings,
+    "prepare": PrepareSettings,
+    "train": TrainSettings,
+    "separation": SeparationSettings,
+    "mix": MixSettings,
+    "cover": CoverSettings,
+    "listen": ListenSettings,
+    "voice": VoiceSettings,
+    "render": RenderSettings,
+}
+
+
+def load_settings(path: Path) -> Settings:
+    """Return the settings saved at ``path``, or the defaults when there is no file."""
+    if not path.exists():
+        return Settings()
+    try:
+        return Settings.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    except (OSError, ValueError, TypeError) as exc:
+        raise WorkspaceError(
+            f"Settings file {path} is unreadable ({exc}). Fix or delete it to use the defaults."
+        ) from exc
+
+
+def save_settings(settings: Settings, path: Path) -> None:
+    """Write settings atomically (synced temp file, then rename): a failed write keeps the old file.
+
+    Raises :class:`WorkspaceError` when the file cannot be written (a full disk, no permission).
+    """
+    tmp = path.with_suffix(".json.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(tmp, "w", encoding="utf-8") as handle:
+            handle.write(json.dumps(settings.to_dict(), indent=2, sort_keys=True))
+            handle.flush()
+            os.fsync(handle.fileno())
+        tmp.replace(path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True)
+        raise WorkspaceError(
+            f"Cannot save the settings to {path}: {exc.strerror or exc}. Free disk space and try again; "
+            "the settings saved before are unchanged."
+        ) from exc

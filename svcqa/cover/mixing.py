@@ -1,0 +1,407 @@
+"""The final mix: converted vocals over the accompaniment, levelled by loudness, true-peak safe.
+
+Both stems are decoded at the mix sample rate, given the same channel layout (stereo when either
+is stereo) and length (the shorter is padded with silence), the vocals are shifted by an optional
+offset and run through an optional vocal chain, the vocals are set ``balance_db`` LU above the
+accompaniment, and the sum is brought to the target integrated loudness (ITU-R BS.1770 via
+pyloudnorm). A look-ahead limiter working on the 4x oversampled (true) peak keeps the result under
+the ceiling. Loudness and true peak are measured on the *encoded* file (decoded again), and the
+gain is iterated until both hold, so an MP3's codec overshoot is accounted for too.
+
+Example
+-------
+>>> import tempfile
+>>> import soundfile as sf
+>>> folder = Path(tempfile.mkdtemp())
+>>> t = np.arange(3 * 44_100) / 44_100
+>>> sf.write(folder / "v.wav", 0.3 * np.sin(2 * np.pi * 220 * t), 44_100)
+>>> sf.write(folder / "a.wav", 0.3 * np.sin(2 * np.pi * 110 * t), 44_100)
+>>> result = mix(folder / "v.wav", folder / "a.wav", folder / "cover.wav")
+>>> abs(result.lufs - -14.0) <= 0.5, result.true_peak_dbtp <= -1.0
+(True, True)
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.ndimage
+import scipy.signal
+from pedalboard import Compressor, HighpassFilter, PeakFilter, Pedalboard, Reverb
+from pedalboard.io import AudioFile
+
+from svcqa.audio.decode import dbfs, integrated_lufs, iter_chunks, probe, remove_dc
+from svcqa.core.errors import AudioError, SvcqaError
+from svcqa.core.settings import MixSettings
+
+MIX_FORMATS: dict[str, str] = {".wav": "wav", ".flac": "flac", ".mp3": "mp3"}
+"""Output file suffix -> encoder format."""
+
+_LOSSLESS_BIT_DEPTH = 24
+# BS.1770 gating blocks are 400 ms long; shorter audio has no integrated loudness.
+_MIN_DURATION_S = 0.4
+# The limiter aims this far under the ceiling, so re-quantisation cannot cross it.
+_CEILING_MARGIN_DB = 0.05
+# Oversampling works in blocks, each with this many neighbour samples for the filter's context.
+_BLOCK_SAMPLES = 1 << 18
+_BLOCK_MARGIN_SAMPLES = 64
+
+
+@dataclass(frozen=True)
+class MixResult:
+    """What :func:`mix` wrote and what it measured on the written file.
+
+    Example
+    -------
+    >>> MixResult("c.wav", -14.0, -1.2, 3.0, 44_100, 2, 2.5, -1.0, 0.0, 1, ()).to_dict()["lufs"]
+    -14.0
+    """
+
+    out: str
+    lufs: float
+    """Integrated loudness of the written file (LUFS)."""
+    true_peak_dbtp: float
+    """True peak of the written file, 4x oversampled (dBTP)."""
+    duration_s: float
+    sample_rate_hz: int
+    channels: int
+    vocals_gain_db: float
+    """Gain applied to the vocal stem before the limiter."""
+    accompaniment_gain_db: float
+    """Gain applied to the accompaniment before the limiter."""
+    limiter_reduction_db: float
+    """Largest gain reduction of the limiter (0 when it never acted)."""
+    iterations: int
+    """Level/limit/encode rounds it took to meet the loudness target and the ceiling."""
+    notes: tuple[str, ...]
+    """Plain-language remarks about the inputs (clipping, silent accompaniment)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict (the CLI's ``--json`` output)."""
+        data = asdict(self)
+        data["notes"] = list(self.notes)
+        return data
+
+
+def db_to_gain(db: float) -> float:
+    """Return the linear amplitude factor of ``db`` decibels."""
+    return float(10.0 ** (db / 20.0))
+
+
+def load_audio(path: Path, sample_rate_hz: int) -> np.ndarray:
+    """Return the audio of ``path`` resampled to ``sample_rate_hz``.
+
+    Parameters
+    ----------
+    path : Path
+        Anything :func:`svcqa.audio.decode.probe` can decode (soundfile, else ffmpeg).
+    sample_rate_hz : int > 0
+        The rate to resample to (polyphase, exact ratio).
+
+    Returns
+    -------
+    np.ndarray [shape=(channels, samples), dtype=float32]
+        Samples as decoded; float files may exceed 1.0.
+
+    Raises
+    ------
+    AudioError
+        The file is missing or cannot be decoded.
+    """
+    try:
+        info = probe(path)
+        chunks = list(iter_chunks(path, info, chunk_s=30.0))
+    except AudioError as exc:
+        raise AudioError(f"Cannot read {path}: {exc}") from exc
+    frames = np.concatenate(chunks) if chunks else np.zeros((0, max(info.channels, 1)), np.float32)
+    if info.sample_rate == sample_rate_hz:
+        return np.ascontiguousarray(frames.T, dtype=np.float32)
+    divisor = math.gcd(info.sample_rate, sample_rate_hz)
+    resampled = scipy.signal.resample_poly(
+        frames.T, sample_rate_hz // divisor, info.sample_rate // divisor, axis=-1
+    )
+    return resampled.astype(np.float32)
+
+
+def stem_lufs(audio: np.ndarray, sample_rate_hz: int) -> float:
+    """Return the integrated loudness (LUFS) of ``audio`` [shape=(channels, samples)]."""
+    return integrated_lufs(audio.T, sample_rate_hz)
+
+
+def peak_envelope(audio: np.ndarray, oversample: int) -> np.ndarray:
+    """Return, per sample, the largest absolute value of the ``oversample``-times upsampled signal.
+
+    The upsampled values between sample ``k`` and ``k + 1`` belong to ``k``; the maximum runs over
+    channels. Works in blocks so a long song does not need the whole upsampled copy in memory.
+
+    Parameters
+    ----------
+    audio : np.ndarray [shape=(channels, samples)]
+    oversample : int >= 1
+        Upsampling factor (4 gives the BS.1770 true peak).
+
+    Returns
+    -------
+    np.ndarray [shape=(samples,), dtype=float32]
+    """
+    n_samples = audio.shape[-1]
+    envelope = np.empty(n_samples, dtype=np.float32)
+    for start in range(0, n_samples, _BLOCK_SAMPLES):
+        stop = min(start + _BLOCK_SAMPLES, n_samples)
+        lo = max(0, start - _BLOCK_MARGIN_SAMPLES)
+        hi = min(n_samples, stop + _BLOCK_MARGIN_SAMPLES)
+        upsampled = scipy.signal.resample_poly(audio[:, lo:hi], oversample, 1, axis=-1)
+        block = upsampled[:, (start - lo) * oversample : (stop - lo) * oversample]
+        envelope[start:stop] = np.abs(block).max(axis=0).reshape(-1, oversample).max(axis=1)
+    return envelope
+
+
+def true_peak_dbtp(audio: np.ndarray, oversample: int = 4) -> float:
+    """Return the true peak (dBTP) of ``audio`` [shape=(channels, samples)], ``-inf`` for silence."""
+    if audio.shape[-1] == 0:
+        return float("-inf")
+    return dbfs(float(peak_envelope(audio, oversample).max()))
+
+
+def limit_true_peak(
+    audio: np.ndarray, ceiling_dbtp: float, sample_rate_hz: int, window_ms: float, oversample: int
+) -> tuple[np.ndarray, float]:
+    """Return ``audio`` under a look-ahead true-peak limiter, and its largest reduction in dB.
+
+    The gain each sample needs (ceiling over its oversampled peak) is held at its minimum over
+    ``window_ms`` either side and then averaged over ``window_ms``; every averaged value comes
+    from minima that include the sample itself, so the gain never exceeds what the sample needs,
+    and it ramps smoothly instead of jumping.
+
+    Parameters
+    ----------
+    audio : np.ndarray [shape=(channels, samples)]
+    ceiling_dbtp : float
+        Largest allowed true peak (dBTP).
+    sample_rate_hz : int > 0
+    window_ms : float > 0
+        Look-ahead, and attack/release ramp length (ms).
+    oversample : int >= 1
+
+    Returns
+    -------
+    limited : np.ndarray [shape=(channels, samples), dtype=float32]
+    reduction_db : float >= 0
+    """
+    needed = np.minimum(1.0, db_to_gain(ceiling_dbtp) / np.maximum(peak_envelope(audio, oversample), 1e-12))
+    window = max(2, round(window_ms * sample_rate_hz / 1000.0))
+    held = scipy.ndimage.minimum_filter1d(needed, size=2 * window + 1, mode="nearest")
+    gain = scipy.ndimage.uniform_filter1d(held, size=window, mode="nearest")
+    gain = np.minimum(gain, needed)  # float rounding of the average must not lift it above
+    return (audio * gain).astype(np.float32), max(0.0, -dbfs(float(gain.min())))
+
+
+def vocal_chain(settings: MixSettings) -> Pedalboard:
+    """Return the optional vocal chain: high-pass, compressor, de-esser-like cut, reverb."""
+    return Pedalboard(
+        [
+            HighpassFilter(cutoff_frequency_hz=settings.highpass_hz),
+            Compressor(threshold_db=settings.compressor_threshold_db, ratio=settings.compressor_ratio),
+            PeakFilter(cutoff_frequency_hz=settings.deess_freq_hz, gain_db=settings.deess_gain_db, q=2.0),
+            Reverb(room_size=settings.reverb_room_size, wet_level=settings.reverb_wet, dry_level=1.0),
+        ]
+    )
+
+
+def mix(
+    vocals_path: Path,
+    accompaniment_path: Path,
+    out_path: Path,
+    settings: MixSettings | None = None,
+) -> MixResult:
+    """Return the record of mixing ``vocals_path`` over ``accompaniment_path`` into ``out_path``.
+
+    Parameters
+    ----------
+    vocals_path, accompaniment_path : Path
+        The converted vocals and the accompaniment; any sample rate, mono or stereo, any length.
+        They are only read.
+    out_path : Path
+        ``.wav`` (24-bit), ``.flac`` (24-bit) or ``.mp3``; written atomically.
+    settings : MixSettings, optional
+        Target loudness (LUFS), ceiling (dBTP), balance (dB), offset (ms), vocal chain; default
+        ``MixSettings()``.
+
+    Returns
+    -------
+    MixResult
+        ``lufs`` is within ``settings.lufs_tolerance_lu`` of the target and ``true_peak_dbtp`` is
+        at or under the ceiling, both measured on the written file.
+
+    Raises
+    ------
+    AudioError
+        An input cannot be decoded.
+    SvcqaError
+        Silent or too short vocals, an output that would overwrite an input or has an unknown
+        format, or a target too loud to reach under the ceiling.
+    """
+    settings = settings or MixSettings()
+    vocals_path, accompaniment_path, out_path = Path(vocals_path), Path(accompaniment_path), Path(out_path)
+    audio_format = _output_format(out_path, (vocals_path, accompaniment_path))
+    sr = settings.sample_rate_hz
+    vocals = remove_dc(load_audio(vocals_path, sr), sr)
+    accompaniment = remove_dc(load_audio(accompaniment_path, sr), sr)
+    notes = [
+        _clipping_note(path, audio, settings.clip_level)
+        for path, audio in ((vocals_path, vocals), (accompaniment_path, accompaniment))
+    ]
+
+    channels = 2 if max(vocals.shape[0], accompaniment.shape[0]) >= 2 else 1
+    vocals = _shift(_to_channels(vocals, channels), settings.offset_ms, sr, vocals_path)
+    accompaniment = _to_channels(accompaniment, channels)
+    n_samples = max(vocals.shape[-1], accompaniment.shape[-1])
+    if n_samples < _MIN_DURATION_S * sr:
+        raise SvcqaError(f"The stems are shorter than {_MIN_DURATION_S} s; there is nothing to mix.")
+    vocals, accompaniment = _pad_to(vocals, n_samples), _pad_to(accompaniment, n_samples)
+    if settings.vocal_chain:
+        vocals = vocal_chain(settings)(vocals, sr)
+
+    vocals_lufs = stem_lufs(vocals, sr)
+    if not vocals_lufs > settings.silent_stem_lufs:
+        raise SvcqaError(
+            f"The vocal stem {vocals_path.name} is silent (below {settings.silent_stem_lufs} LUFS), "
+            "so there is nothing to mix. Check the conversion's output, then mix again."
+        )
+    accompaniment_lufs = stem_lufs(accompaniment, sr)
+    if accompaniment_lufs > settings.silent_stem_lufs:
+        vocals_gain_db = accompaniment_lufs + settings.balance_db - vocals_lufs
+    else:
+        vocals_gain_db = 0.0
+        notes.append(
+            f"The accompaniment {accompaniment_path.name} is silent; the mix is the vocals alone "
+            "and the balance setting has no effect."
+        )
+    summed = vocals * db_to_gain(vocals_gain_db) + accompaniment
+    encoded, master_gain_db, reduction_db, iterations, measured = _level_limit_encode(
+        summed, audio_format, settings
+    )
+    _write_atomically(out_path, encoded)
+    return MixResult(
+        out=str(out_path),
+        lufs=round(measured[0], 3),
+        true_peak_dbtp=round(measured[1], 3),
+        duration_s=round(n_samples / sr, 6),
+        sample_rate_hz=sr,
+        channels=channels,
+        vocals_gain_db=round(vocals_gain_db + master_gain_db, 3),
+        accompaniment_gain_db=round(master_gain_db, 3),
+        limiter_reduction_db=round(reduction_db, 3),
+        iterations=iterations,
+        notes=tuple(note for note in notes if note),
+    )
+
+
+def _level_limit_encode(
+    summed: np.ndarray, audio_format: str, settings: MixSettings
+) -> tuple[bytes, float, float, int, tuple[float, float]]:
+    """Return (encoded file, master gain dB, limiter reduction dB, rounds, (LUFS, dBTP)).
+
+    Each round applies the master gain, limits, encodes, decodes and measures. A true peak over
+    the ceiling lowers the limiter's aim by the excess; a loudness off target moves the gain by a
+    secant step (limiting makes loudness grow slower than gain).
+    """
+    sr, target = settings.sample_rate_hz, settings.target_lufs
+    aim_dbtp = settings.true_peak_ceiling_dbtp - _CEILING_MARGIN_DB
+    gain_db = target - stem_lufs(summed, sr)
+    previous: tuple[float, float] | None = None
+    for iteration in range(1, settings.max_iterations + 1):
+        limited, reduction_db = limit_true_peak(
+            summed * db_to_gain(gain_db),
+            aim_dbtp,
+            sr,
+            settings.limiter_window_ms,
+            settings.oversample_factor,
+        )
+        encoded = _encode(limited, sr, audio_format, settings.mp3_bitrate_kbps)
+        decoded = _decode(encoded)
+        lufs = stem_lufs(decoded, sr)
+        peak_dbtp = true_peak_dbtp(decoded, settings.oversample_factor)
+        if peak_dbtp > settings.true_peak_ceiling_dbtp:
+            aim_dbtp -= peak_dbtp - settings.true_peak_ceiling_dbtp + _CEILING_MARGIN_DB
+            continue
+        if abs(lufs - target) <= settings.lufs_tolerance_lu:
+            return encoded, gain_db, reduction_db, iteration, (lufs, peak_dbtp)
+        slope = 1.0
+        if previous is not None and gain_db != previous[0]:
+            slope = float(np.clip((lufs - previous[1]) / (gain_db - previous[0]), 0.1, 1.0))
+        previous = (gain_db, lufs)
+        gain_db += (target - lufs) / slope
+    raise SvcqaError(
+        f"The mix could not reach {target} LUFS with its true peak under "
+        f"{settings.true_peak_ceiling_dbtp} dBTP in {settings.max_iterations} rounds: this material "
+        "would need more limiting than is sensible. Choose a quieter loudness target."
+    )
+
+
+def _output_format(out_path: Path, inputs: tuple[Path, ...]) -> str:
+    audio_format = MIX_FORMATS.get(out_path.suffix.lower())
+    if audio_format is None:
+        raise SvcqaError(f"Cannot write {out_path.name}: choose a name ending in {', '.join(MIX_FORMATS)}.")
+    if any(out_path.resolve() == path.resolve() for path in inputs):
+        raise SvcqaError(f"The mix would overwrite its input {out_path}; choose another output name.")
+    return audio_format
+
+
+def _clipping_note(path: Path, audio: np.ndarray, clip_level: float) -> str:
+    n_clipped = int(np.count_nonzero(np.abs(audio) >= clip_level))
+    if n_clipped == 0:
+        return ""
+    return (
+        f"{path.name} has {n_clipped} samples at or over full scale (clipped); the mix keeps the "
+        "distortion but stays under the ceiling."
+    )
+
+
+def _to_channels(audio: np.ndarray, channels: int) -> np.ndarray:
+    if audio.shape[0] == channels:
+        return audio
+    mono = audio.mean(axis=0, keepdims=True)
+    return np.repeat(mono, channels, axis=0)
+
+
+def _shift(audio: np.ndarray, offset_ms: float, sample_rate_hz: int, path: Path) -> np.ndarray:
+    """Return ``audio`` delayed by ``offset_ms`` (positive) or advanced, its start cut (negative)."""
+    offset_samples = round(offset_ms * sample_rate_hz / 1000.0)
+    if offset_samples >= 0:
+        return np.pad(audio, ((0, 0), (offset_samples, 0)))
+    if -offset_samples >= audio.shape[-1]:
+        raise SvcqaError(f"An offset of {offset_ms} ms cuts away all of {path.name}; use a smaller one.")
+    return audio[:, -offset_samples:]
+
+
+def _pad_to(audio: np.ndarray, n_samples: int) -> np.ndarray:
+    return np.pad(audio, ((0, 0), (0, n_samples - audio.shape[-1])))
+
+
+def _encode(audio: np.ndarray, sample_rate_hz: int, audio_format: str, mp3_bitrate_kbps: int) -> bytes:
+    if audio_format == "mp3":
+        return AudioFile.encode(
+            audio, sample_rate_hz, audio_format, num_channels=audio.shape[0], quality=mp3_bitrate_kbps
+        )
+    return AudioFile.encode(
+        audio, sample_rate_hz, audio_format, num_channels=audio.shape[0], bit_depth=_LOSSLESS_BIT_DEPTH
+    )
+
+
+def _decode(encoded: bytes) -> np.ndarray:
+    with AudioFile(io.BytesIO(encoded)) as handle:
+        return np.asarray(handle.read(handle.frames), dtype=np.float32)
+
+
+def _write_atomically(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    partial = path.with_name(path.name + ".part")
+    partial.write_bytes(data)
+    os.replace(partial, path)

@@ -1,0 +1,182 @@
+"""The background render worker: renders every new checkpoint as training registers it.
+
+Run as a job of kind ``render`` (:func:`start`; one at a time per workspace) with
+``python -m svcqa.listen.render_worker WORKSPACE``. Each round it re-reads the workspace's
+:class:`~svcqa.core.settings.RenderSettings` (so an edit on the page applies at the next round),
+registers ``logs/44k/G_*.pth`` files nobody registered yet, and renders every checkpoint at or
+past ``min_step`` with every chosen excerpt that has no render for the current settings. It
+renders on the GPU when there is one and, with ``only_while_training_stopped``, waits while a
+``train`` job runs (checked again before each checkpoint). It runs until stopped, or with
+``--once`` until the queue is empty.
+
+Example
+-------
+>>> job = start(Workspace(Path("workspace")))          # doctest: +SKIP
+>>> jobs.log_tail(Workspace(Path("workspace")), job.id)  # doctest: +SKIP
+'Step 12000, verse.wav 12.0-37.5 s (high): -23.0 LUFS, decoded in 0.8 s'
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+
+from svcqa.core import jobs
+from svcqa.core.errors import SvcqaError
+from svcqa.core.settings import RenderSettings
+from svcqa.core.store import Store
+from svcqa.core.workspace import Workspace
+from svcqa.listen.render import (
+    RenderContext,
+    Renderer,
+    RenderQueue,
+    quiet_svc_logging,
+    render_context,
+    render_queue,
+)
+from svcqa.train import checkpoints
+
+JOB_KIND = "render"
+TRAIN_JOB_KIND = "train"
+STOP_TIMEOUT_S = 15.0
+SETTLED_AFTER_S = 5.0
+"""A checkpoint file unchanged this long is complete."""
+
+
+def start(ws: Workspace, once: bool = False, env: Mapping[str, str] | None = None) -> jobs.Job:
+    """Return the started render worker job; :class:`~svcqa.core.errors.JobError` if one already runs."""
+    argv = [sys.executable, "-m", "svcqa.listen.render_worker", str(ws.root)]
+    # The worker imports svcqa from this checkout, wherever the workspace is.
+    return jobs.start(
+        ws, JOB_KIND, [*argv, "--once"] if once else argv, env=env, cwd=jobs.PACKAGE_ROOT
+    )
+
+
+def stop(ws: Workspace) -> jobs.Job | None:
+    """Return the render worker job after stopping it, or None when none was running."""
+    job = jobs.running_job(ws, JOB_KIND)
+    return None if job is None else jobs.stop(ws, job.id, timeout_s=STOP_TIMEOUT_S)
+
+
+def running(ws: Workspace) -> jobs.Job | None:
+    """Return the running render worker job, or None."""
+    return jobs.running_job(ws, JOB_KIND)
+
+
+def training_blocks(ws: Workspace) -> bool:
+    """Return True when rendering must wait: only while training is stopped, and it runs."""
+    settings = ws.load_settings().render
+    return settings.only_while_training_stopped and jobs.running_job(ws, TRAIN_JOB_KIND) is not None
+
+
+def register_new_checkpoints(ws: Workspace) -> int:
+    """Register the ``logs/44k/G_<n>.pth`` files not registered yet; return how many were new."""
+    with Store(ws.db_path).connect() as conn:
+        known = {row[0] for row in conn.execute("SELECT path FROM checkpoints")}
+    new = [
+        path
+        for path in ws.logs_44k.glob("G_*.pth")
+        if checkpoints.step_from_name(path) is not None and str(path.absolute()) not in known
+    ]
+    for path in new:
+        # A file untouched for a while is not being written: no need to watch its size settle.
+        settled = time.time() - path.stat().st_mtime > SETTLED_AFTER_S
+        checkpoints.register(ws, path, settle_s=0.0 if settled else 1.0)
+    return len(new)
+
+
+def run(
+    ws: Workspace,
+    once: bool = False,
+    env: Mapping[str, str] | None = None,
+    log: Callable[[str], None] = print,
+    sleep: Callable[[float], None] = time.sleep,
+) -> int:
+    """Render until stopped (or, with ``once``, until nothing is pending); return the renders made
+    (failed ones not counted).
+
+    ``env`` holds extra environment variables deciding which ContentVec is used (see
+    :func:`svcqa.listen.render.render_context`).
+    """
+    renderer: Renderer | None = None
+    made = 0
+    last_wait = ""
+    while True:
+        settings = ws.load_settings().render
+        work = next_work(ws, settings, env)
+        if isinstance(work, str):
+            if work != last_wait:
+                log(work)
+                last_wait = work
+            if once:
+                return made
+            sleep(settings.poll_s)
+            continue
+        last_wait = ""
+        context, queue = work
+        if renderer is None or renderer.context != context:
+            renderer = Renderer(ws, context, settings.device, settings.cpu_threads, log=log)
+            log(f"Rendering on {renderer.device}; settings {context.settings_hash}.")
+        log(f"{len(queue.pending)} renders pending.")
+        records = renderer.render(queue.pending, keep_going=lambda: not training_blocks(ws))
+        made += sum(1 for record in records if record.ok and not record.cached)
+        if settings.measure_metrics:
+            measure_new_metrics(ws, log)
+
+
+def measure_new_metrics(ws: Workspace, log: Callable[[str], None] = print) -> None:
+    """Compute and cache the objective metrics of renders not measured yet (never raises)."""
+    from svcqa.listen.checkpoint_metrics import dataset_reference, measure_renders
+    from svcqa.listen.listening import stimuli_from_renders
+
+    try:
+        full = ws.load_settings()
+        stimuli = stimuli_from_renders(ws, use_shortlist=False)
+        if stimuli:
+            measure_renders(ws, stimuli, dataset_reference(ws, full), full, progress=lambda _f, m: None)
+            log(f"Metrics up to date for {len(stimuli)} renders.")
+    except Exception as exc:  # metrics are a screen: a failure must not stop rendering
+        log(f"Could not compute render metrics: {type(exc).__name__}: {exc}")
+
+
+def next_work(
+    ws: Workspace, settings: RenderSettings, env: Mapping[str, str] | None = None
+) -> tuple[RenderContext, RenderQueue] | str:
+    """Return the context and queue of what to render now, or why there is nothing to do."""
+    if training_blocks(ws):
+        return "Training is running; rendering waits until it stops."
+    try:
+        register_new_checkpoints(ws)
+        context = render_context(ws, settings, env)
+    except SvcqaError as exc:
+        return str(exc)
+    queue = render_queue(ws, context, settings.min_step)
+    if not queue.pending:
+        return f"Nothing to render: {len(queue.done)} done, {len(queue.failed)} failed."
+    return context, queue
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command-line entry: ``python -m svcqa.listen.render_worker WORKSPACE [--once]``."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("workspace", type=Path)
+    parser.add_argument("--once", action="store_true", help="stop when nothing is pending")
+    args = parser.parse_args(argv)
+    ws = Workspace(args.workspace)
+    if not ws.root.is_dir():
+        parser.error(f"workspace {ws.root} does not exist")
+    quiet_svc_logging()
+    try:
+        made = run(ws.ensure_layout(), once=args.once, log=lambda line: print(line, flush=True))
+    except KeyboardInterrupt:
+        print("Stopped.", flush=True)
+        return 0
+    print(f"Done: {made} renders made.", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
