@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
+from svcqa.core.settings import UploadSettings
 from svcqa.core.uploads import UploadError, safe_filename, save_upload
 from svcqa.core.workspace import Workspace
 
@@ -47,7 +48,7 @@ def test_upload_is_checked_and_never_overwrites(tmp_path: Path) -> None:
     with pytest.raises(UploadError, match="not readable audio"):
         save_upload(ws, "songs", "fake.wav", b"not audio at all")
     with pytest.raises(UploadError, match="over the"):
-        save_upload(ws, "songs", "big.wav", _wav_bytes(), max_bytes=10)
+        save_upload(ws, "songs", "big.wav", _wav_bytes(), UploadSettings(max_song_bytes=10))
     with pytest.raises(UploadError, match="empty"):
         save_upload(ws, "songs", "e.wav", b"")
     assert sorted(p.name for p in ws.songs.iterdir()) == ["My_Song.wav", "My_Song_2.wav"]

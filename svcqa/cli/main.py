@@ -919,7 +919,7 @@ def render_command(
     settings = dataclasses.replace(ws.load_settings().render, **overrides)
     quiet_svc_logging()
     try:
-        song = excerpts.import_song(ws, song_file, settings)
+        song = excerpts.import_song(ws, song_file)
         if span:
             start_s, end_s = _parse_span(span)
             excerpt = excerpts.make_excerpt(ws, song, start_s, end_s, "", settings)

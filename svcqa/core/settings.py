@@ -17,19 +17,20 @@ Example
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
-import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from svcqa.core.errors import WorkspaceError
+from svcqa.core.files import atomic_write_json, json_hash
+from svcqa.core.records import Record, from_dict
 
 
 @dataclass(frozen=True)
-class AuditSettings:
-    """Thresholds of the dataset audit (issue: foundation)."""
+class AuditSettings(Record):
+    """Thresholds of the dataset audit."""
 
     min_duration_s: float = 2.0
     max_duration_s: float = 25.0
@@ -54,11 +55,15 @@ class AuditSettings:
     """Audio is decoded in chunks of this length, so memory stays flat on long files."""
     workers: int = 0
     """Worker processes for the audit; 0 means one per CPU core."""
+    max_play_bytes: int = 60_000_000
+    """The Dataset page offers a player for clips up to this size."""
+    waveform_max_s: float = 600.0
+    """The Dataset page draws the waveform of a clip's first this many seconds."""
 
 
 @dataclass(frozen=True)
-class PitchSettings:
-    """Pitch tracking, coverage and speech-vs-singing (issue: pitch and speech)."""
+class PitchSettings(Record):
+    """Pitch tracking, coverage and speech-vs-singing."""
 
     f0_min_hz: float = 65.0
     f0_max_hz: float = 1100.0
@@ -112,8 +117,8 @@ class PitchSettings:
 
 
 @dataclass(frozen=True)
-class SlicerSettings:
-    """Audio Slicer parameters (openvpi defaults) and the length guarantees (issue: preparation)."""
+class SlicerSettings(Record):
+    """Audio Slicer parameters (openvpi defaults) and the length guarantees."""
 
     threshold_db: float = -40.0
     min_length_ms: int = 5000
@@ -128,9 +133,25 @@ class SlicerSettings:
     """WAV sample format of sliced pieces (a soundfile subtype)."""
 
 
+SLICER_PRESET_FIELDS: tuple[str, ...] = (
+    "threshold_db",
+    "min_length_ms",
+    "min_interval_ms",
+    "hop_size_ms",
+    "max_sil_kept_ms",
+)
+"""The slicing parameters a preset sets; the length guarantees are not part of a preset."""
+SLICER_PRESETS: dict[str, SlicerSettings] = {
+    "default": SlicerSettings(),
+    "tutorial": SlicerSettings(min_length_ms=8000),
+}
+"""Slicer presets by name: ``default`` is openvpi's, ``tutorial`` the so-vits-svc tutorial's
+(minimum length raised to 8000 ms); only their :data:`SLICER_PRESET_FIELDS` count."""
+
+
 @dataclass(frozen=True)
-class PrepareSettings:
-    """Clean-up defaults (issue: preparation)."""
+class PrepareSettings(Record):
+    """Clean-up defaults."""
 
     target_sample_rate_hz: int = 44_100
     target_lufs: float = -23.0
@@ -153,6 +174,26 @@ class PrepareSettings:
         "unreadable",
         "empty",
     )
+    refresh_s: float = 2.0
+    """How often the Prepare page's preprocessing panel refreshes while the job runs."""
+    stop_timeout_s: float = 10.0
+    """How long the Prepare page's Stop waits for preprocessing to end before terminating it."""
+
+
+@dataclass(frozen=True)
+class UploadSettings(Record):
+    """Limits of files uploaded through the browser: one policy for every page.
+
+    A file is refused when it is over its folder's size limit or longer than ``max_duration_s``
+    (a small file of compressed silence can otherwise claim hours that every later read decodes).
+    """
+
+    max_bytes: int = 500_000_000
+    """Size limit of an upload into any folder but ``songs/``."""
+    max_song_bytes: int = 300_000_000
+    """Size limit of a song uploaded into ``songs/`` (Renders and Cover pages)."""
+    max_duration_s: float = 1800.0
+    """Longest audio accepted (30 min): a song, or a set of takes, never hours."""
 
 
 TRAIN_PRECISIONS: tuple[str, ...] = ("32", "16-mixed", "bf16-mixed")
@@ -160,8 +201,8 @@ TRAIN_PRECISIONS: tuple[str, ...] = ("32", "16-mixed", "bf16-mixed")
 
 
 @dataclass(frozen=True)
-class TrainSettings:
-    """Training defaults (issue: training)."""
+class TrainSettings(Record):
+    """Training defaults."""
 
     target_steps: int = 60_000
     suggested_steps: int = 20_000
@@ -196,8 +237,8 @@ class TrainSettings:
 
 
 @dataclass(frozen=True)
-class SeparationSettings:
-    """Separation through audio-separator (issue: separation and mix).
+class SeparationSettings(Record):
+    """Separation through audio-separator.
 
     Default models, from audio-separator's supported list and its bundled median scores
     (MUSDB18-HQ SDR, dB): ``vocals_model`` is BS-Roformer-Viperx-1297, the library's own default,
@@ -225,8 +266,8 @@ class SeparationSettings:
 
 
 @dataclass(frozen=True)
-class MixSettings:
-    """Final mix defaults (issue: separation and mix)."""
+class MixSettings(Record):
+    """Final mix defaults."""
 
     target_lufs: float = -14.0
     true_peak_ceiling_dbtp: float = -1.0
@@ -258,8 +299,8 @@ class MixSettings:
 
 
 @dataclass(frozen=True)
-class CoverSettings:
-    """Song-to-cover pipeline defaults (issue: separation and mix); models and mix have their own sections."""
+class CoverSettings(Record):
+    """Song-to-cover pipeline defaults; models and mix have their own sections."""
 
     f0_method: str = "auto"
     """Pitch tracker for ``svc infer``; "auto" picks the most accurate one installed (rmvpe, the
@@ -274,8 +315,8 @@ class CoverSettings:
 
 
 @dataclass(frozen=True)
-class ListenSettings:
-    """Blind listening test, ranking and rating (issue: blind listening)."""
+class ListenSettings(Record):
+    """Blind listening test, ranking and rating."""
 
     min_comparisons: int = 3
     """Reveal is allowed once every checkpoint took part in at least this many comparisons."""
@@ -301,8 +342,8 @@ class ListenSettings:
 
 
 @dataclass(frozen=True)
-class VoiceSettings:
-    """Voice consistency and recording quality of clips, and per-render metrics (issue: voice and quality).
+class VoiceSettings(Record):
+    """Voice consistency and recording quality of clips, and per-render metrics.
 
     Embeddings come from resemblyzer's GE2E speaker encoder, quality scores from DNSMOS
     (speechmos); both models are speech-trained, so their numbers are screens, not verdicts.
@@ -347,8 +388,8 @@ class VoiceSettings:
 
 
 @dataclass(frozen=True)
-class RenderSettings:
-    """Test-song renders through every checkpoint (issue: renders).
+class RenderSettings(Record):
+    """Test-song renders through every checkpoint.
 
     The fields from ``f0_method`` to ``peak_ceiling_dbtp`` change the rendered audio and are part
     of every render's settings hash; the others decide what is rendered, when and where.
@@ -378,8 +419,6 @@ class RenderSettings:
     shortest_excerpt_s: float = 1.0
     longest_excerpt_s: float = 60.0
     """Limits of an excerpt the user picks by hand."""
-    max_song_bytes: int = 300_000_000
-    """Larger uploaded songs are refused."""
     only_while_training_stopped: bool = False
     """The render worker waits while a training job runs, so training keeps the GPU to itself."""
     device: str = "auto"
@@ -408,6 +447,7 @@ class Settings:
     listen: ListenSettings = field(default_factory=ListenSettings)
     voice: VoiceSettings = field(default_factory=VoiceSettings)
     render: RenderSettings = field(default_factory=RenderSettings)
+    uploads: UploadSettings = field(default_factory=UploadSettings)
 
     def with_section(self, section: str, **changes: Any) -> Settings:
         """Return a copy with fields of one section changed."""
@@ -415,43 +455,26 @@ class Settings:
         return dataclasses.replace(self, **{section: dataclasses.replace(current, **changes)})
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
-        """Return a JSON-ready dict, one key per section."""
-        return dataclasses.asdict(self)
+        """Return a JSON-ready dict, one key per section (the format of ``settings.json``)."""
+        return {f.name: getattr(self, f.name).to_dict() for f in fields(self)}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Settings:
-        """Build settings from a dict; unknown sections and keys are ignored, missing ones default."""
-        sections: dict[str, Any] = {}
-        for section_field in fields(cls):
-            section_type = _SECTION_TYPES[section_field.name]
-            given = data.get(section_field.name) or {}
-            known = {f.name for f in fields(section_type)}
-            values = {}
-            for key, value in given.items():
-                if key in known:
-                    values[key] = tuple(value) if isinstance(value, list) else value
-            sections[section_field.name] = section_type(**values)
-        return cls(**sections)
+    def from_dict(cls, data: Mapping[str, Any]) -> Settings:
+        """Build settings from a dict; unknown sections and keys are ignored, missing ones default.
+
+        A ``render.max_song_bytes`` saved before uploads had their own section still applies.
+        """
+        if not isinstance(data, Mapping):
+            raise TypeError(f"settings must be a JSON object, not {type(data).__name__}")
+        sections = {name: value for name, value in data.items() if isinstance(value, Mapping)}
+        moved = (sections.get("render") or {}).get("max_song_bytes")
+        if moved is not None and "max_song_bytes" not in (sections.get("uploads") or {}):
+            sections["uploads"] = {**(sections.get("uploads") or {}), "max_song_bytes": moved}
+        return from_dict(cls, sections)
 
     def section_hash(self, section: str) -> str:
         """Return a short stable hash of one section (part of cache keys)."""
-        payload = json.dumps(dataclasses.asdict(getattr(self, section)), sort_keys=True)
-        return hashlib.sha256(payload.encode()).hexdigest()[:16]
-
-
-_SECTION_TYPES: dict[str, type] = {
-    "audit": AuditSettings,
-    "pitch": PitchSettings,
-    "slicer": SlicerSettings,
-    "prepare": PrepareSettings,
-    "train": TrainSettings,
-    "separation": SeparationSettings,
-    "mix": MixSettings,
-    "cover": CoverSettings,
-    "listen": ListenSettings,
-    "voice": VoiceSettings,
-    "render": RenderSettings,
-}
+        return json_hash(getattr(self, section).to_dict(), chars=16)
 
 
 def load_settings(path: Path) -> Settings:
@@ -467,21 +490,16 @@ def load_settings(path: Path) -> Settings:
 
 
 def save_settings(settings: Settings, path: Path) -> None:
-    """Write settings atomically (synced temp file, then rename): a failed write keeps the old file.
+    """Write settings atomically (see :func:`svcqa.core.files.atomic_path`): a failed write keeps
+    the old file.
 
     Raises :class:`WorkspaceError` when the file cannot be written (a full disk, no permission).
     """
-    tmp = path.with_suffix(".json.tmp")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "w", encoding="utf-8") as handle:
-            handle.write(json.dumps(settings.to_dict(), indent=2, sort_keys=True))
-            handle.flush()
-            os.fsync(handle.fileno())
-        tmp.replace(path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
+        atomic_write_json(path, settings.to_dict())
+    except WorkspaceError as exc:
+        reason = exc.__cause__ if isinstance(exc.__cause__, OSError) else exc
         raise WorkspaceError(
-            f"Cannot save the settings to {path}: {exc.strerror or exc}. Free disk space and try again; "
-            "the settings saved before are unchanged."
+            f"Cannot save the settings to {path}: {getattr(reason, 'strerror', None) or reason}. Free disk "
+            "space and try again; the settings saved before are unchanged."
         ) from exc
