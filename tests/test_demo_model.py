@@ -32,7 +32,7 @@ def test_demo_with_model_builds_its_stand_in_inside_the_workspace_and_trains_a_t
     def train(ws: Workspace, settings: Any, _say: Any, _timeout_s: float) -> None:
         calls["train"] = settings
 
-    monkeypatch.setattr(demo_model, "_voice_available", lambda: False)
+    monkeypatch.setattr(demo_model, "AUDIT_VOICE", False)
     monkeypatch.setattr(svc, "preprocess", preprocess)
     monkeypatch.setattr(demo_model, "_train", train)
     root = tmp_path / "demo"
@@ -43,7 +43,8 @@ def test_demo_with_model_builds_its_stand_in_inside_the_workspace_and_trains_a_t
     assert "toy" in result.stdout
     assert demo_model.TOY_NOTICE in result.stderr
     ws = Workspace(root)
-    hf_home = ws.state_dir / "hf_home"
+    hf_home = ws.hf_home
+    assert hf_home == ws.state_dir / "hf_home"
     assert (
         hf_home / "hub" / "models--lengyue233--content-vec-best" / "snapshots" / TINY_SNAPSHOT_ID
     ).is_dir()

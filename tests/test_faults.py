@@ -37,7 +37,8 @@ from svcqa.core.workspace import Workspace
 from svcqa.dataset.run import audit_dataset, measure_key
 from svcqa.listen.listening import results, stimuli_from_renders
 from svcqa.prepare import preprocess
-from svcqa.prepare.plan import build_plan, execute_plan, load_manifest, manifest_path
+from svcqa.prepare.execute import execute_plan, load_manifest, manifest_path
+from svcqa.prepare.plan import build_plan
 from svcqa.ui import state
 from tests.app_paths import APP, REPO, page
 from tests.audio_files import tree_fingerprint, write_clip

@@ -15,6 +15,7 @@ Example
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import subprocess
@@ -182,3 +183,13 @@ def read(
     if sample_rate_hz is not None and sample_rate_hz != rate_hz:
         return resample(samples, rate_hz, sample_rate_hz), sample_rate_hz
     return samples, rate_hz
+
+
+def read_bytes(data: bytes) -> tuple[np.ndarray, int]:
+    """Return the audio of an encoded file held in memory (WAV, FLAC, MP3, OGG) as float32
+    ``(frames, channels)`` and its sample rate; :class:`AudioError` when it cannot be decoded."""
+    try:
+        samples, rate_hz = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
+        raise AudioError(f"cannot decode the audio: {exc}") from exc
+    return samples, int(rate_hz)

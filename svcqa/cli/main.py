@@ -320,13 +320,8 @@ def prepare(
     """
     from svcqa.core.errors import WorkspaceError
     from svcqa.dataset.run import audit_dataset
-    from svcqa.prepare.plan import (
-        build_plan,
-        check_speaker_name,
-        execute_plan,
-        safe_speaker_name,
-        source_folders,
-    )
+    from svcqa.prepare.execute import execute_plan
+    from svcqa.prepare.plan import build_plan, check_speaker_name, safe_speaker_name, source_folders
     from svcqa.prepare.report import plan_lines, result_lines
 
     if not workspace_dir.is_dir():

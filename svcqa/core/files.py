@@ -29,6 +29,7 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -84,6 +85,30 @@ def atomic_path(path: Path, mode: int | None = None) -> Iterator[Path]:
         raise WorkspaceError(f"Cannot write {path}: {exc}. Free disk space or choose another folder.") from exc
     except BaseException:
         tmp.unlink(missing_ok=True)
+        raise
+
+
+@contextmanager
+def atomic_folder(path: Path) -> Iterator[Path]:
+    """Yield an empty hidden temporary folder beside ``path``; on success it is renamed to ``path``.
+
+    For files that must appear together or not at all (a model snapshot, a set of recordings).
+    ``path`` must not exist or be an empty folder. On failure the temporary folder (and what a
+    killed earlier attempt left there) is removed and ``path`` is untouched. Raises
+    :class:`WorkspaceError` when the folder cannot be made or renamed.
+    """
+    path = Path(path)
+    tmp = partial_path(path)
+    try:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        yield tmp
+        os.replace(tmp, path)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise WorkspaceError(f"Cannot write {path}: {exc}. Free disk space or choose another folder.") from exc
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
         raise
 
 

@@ -220,6 +220,8 @@ class TrainSettings(Record):
     """DataLoader workers of ``svc train``; at least 1 (0 fails on persistent workers)."""
     stop_timeout_s: float = 60.0
     """How long a stop waits for the save after the stop request before it terminates the job."""
+    force_stop_timeout_s: float = 5.0
+    """How long "Stop now (no save)" waits after the interrupt before it terminates the job."""
     precision: str = "32"
     """One of :data:`TRAIN_PRECISIONS`: "32", "16-mixed" (config ``fp16_run``) or "bf16-mixed"
     (``bf16_run``); mixed precision takes less GPU memory on recent cards."""

@@ -32,6 +32,8 @@ TOY_NOTICE = (
     "a few hundred steps on a CPU. It shows how svcqa works; it does not sound like a singer."
 )
 DEFAULT_STEPS = 200
+AUDIT_VOICE = True
+"""The demo's audit measures pitch and voice too, as the Dataset page does (tests turn it off)."""
 _POLL_S = 2.0
 
 
@@ -58,14 +60,9 @@ def demo_train_settings(steps: int, base: TrainSettings | None = None) -> TrainS
     )
 
 
-def hf_home_of(ws: Workspace) -> Path:
-    """Return the workspace's own Hugging Face cache (where the stand-in ContentVec goes)."""
-    return ws.state_dir / "hf_home"
-
-
 def is_toy(ws: Workspace) -> bool:
     """Return True when ``ws`` runs so-vits-svc-fork with the demo's stand-in ContentVec."""
-    return svc.workspace_env(ws).get("HF_HOME") == tiny_env(hf_home_of(ws))["HF_HOME"]
+    return svc.workspace_env(ws).get("HF_HOME") == tiny_env(ws.hf_home)["HF_HOME"]
 
 
 def build_demo_model(
@@ -83,7 +80,7 @@ def build_demo_model(
     ws.ensure_layout()
     source = create_demo(ws, progress=lambda _f, message: say(message))
     clips = _prepare(ws, source, say)
-    hf_home = hf_home_of(ws)
+    hf_home = ws.hf_home
     say(f"Building the stand-in ContentVec in {hf_home} (the workspace's own cache)")
     build_tiny_contentvec(hf_home)
     svc.set_workspace_overrides(ws, env=tiny_env(hf_home), config_edits=tiny_config_edits())
@@ -105,11 +102,12 @@ def build_demo_model(
 
 def _prepare(ws: Workspace, source: Path, say: Callable[[str], None]) -> int:
     from svcqa.dataset.run import audit_dataset
-    from svcqa.prepare.plan import build_plan, execute_plan
+    from svcqa.prepare.execute import execute_plan
+    from svcqa.prepare.plan import build_plan
 
     settings = ws.load_settings()
     say("Auditing the demo recordings")
-    report = audit_dataset(source, settings, with_voice=_voice_available())
+    report = audit_dataset(source, settings, with_voice=AUDIT_VOICE)
     plan = build_plan(source, report.to_dict()["clips"], SPEAKER, settings)
     result = execute_plan(plan, ws)
     count = len(result.written) + len(result.unchanged)
@@ -117,14 +115,6 @@ def _prepare(ws: Workspace, source: Path, say: Callable[[str], None]) -> int:
         raise DatasetError(f"Preparing the demo left only {count} clips; so-vits-svc-fork needs 5.")
     say(f"Prepared {count} clips into {result.out_dir}")
     return count
-
-
-def _voice_available() -> bool:
-    try:
-        import svcqa.dataset.voice_kind  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 def _train(ws: Workspace, train: TrainSettings, say: Callable[[str], None], timeout_s: float) -> None:

@@ -34,27 +34,12 @@ from svcqa.audio.decode import read
 from svcqa.audio.encode import wav_bytes
 from svcqa.core.errors import AudioError, DatasetError, SvcqaError, WorkspaceError
 from svcqa.core.files import atomic_write_bytes, remove_partials
-from svcqa.core.settings import SlicerSettings
+from svcqa.core.records import Record
+from svcqa.core.settings import SLICER_PRESET_FIELDS, SLICER_PRESETS, SlicerSettings
 from svcqa.dataset.run import find_audio_files
 
-PRESETS: dict[str, dict[str, Any]] = {
-    "default": {
-        "threshold_db": -40.0,
-        "min_length_ms": 5000,
-        "min_interval_ms": 300,
-        "hop_size_ms": 10,
-        "max_sil_kept_ms": 500,
-    },
-    "tutorial": {
-        "threshold_db": -40.0,
-        "min_length_ms": 8000,
-        "min_interval_ms": 300,
-        "hop_size_ms": 10,
-        "max_sil_kept_ms": 500,
-    },
-}
-"""Slicing parameters by preset name: ``default`` is openvpi's, ``tutorial`` the so-vits-svc
-tutorial's (minimum length raised to 8000 ms). The length guarantees are not part of a preset."""
+PRESETS: dict[str, SlicerSettings] = SLICER_PRESETS
+"""Slicer presets by name (:data:`svcqa.core.settings.SLICER_PRESETS`)."""
 
 SHORT_PIECE_POLICIES = ("merge", "drop")
 _RMS_WINDOW_HOPS = 4
@@ -115,36 +100,24 @@ class SlicePlan:
 
 
 @dataclass(frozen=True)
-class Problem:
+class Problem(Record):
     """A file the run could not handle, and why."""
 
     path: str
     message: str
 
-    def to_dict(self) -> dict[str, str]:
-        """Return a JSON-ready dict."""
-        return dataclasses.asdict(self)
-
 
 @dataclass(frozen=True)
-class SliceResult:
+class SliceResult(Record):
     """The files :func:`slice_file` wrote and the plan they came from."""
 
     source: Path
     outputs: tuple[Path, ...]
     plan: SlicePlan
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return {
-            "source": str(self.source),
-            "outputs": [str(p) for p in self.outputs],
-            "plan": self.plan.to_dict(),
-        }
-
 
 @dataclass(frozen=True)
-class SliceBatch:
+class SliceBatch(Record):
     """What :func:`slice_path` wrote for a file or a folder of files, and what it could not slice."""
 
     source: Path
@@ -154,16 +127,6 @@ class SliceBatch:
     problems: tuple[Problem, ...]
     """Sources that could not be decoded (paths relative to the source folder); the rest went on."""
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return {
-            "source": str(self.source),
-            "out_dir": str(self.out_dir),
-            "settings": dataclasses.asdict(self.settings),
-            "results": [r.to_dict() for r in self.results],
-            "problems": [p.to_dict() for p in self.problems],
-        }
-
 
 def preset(name: str, base: SlicerSettings | None = None) -> SlicerSettings:
     """Return ``base`` (default settings when None) with the slicing parameters of preset ``name``.
@@ -172,7 +135,8 @@ def preset(name: str, base: SlicerSettings | None = None) -> SlicerSettings:
     """
     if name not in PRESETS:
         raise SvcqaError(f"Unknown slicer preset {name!r}; choose one of: {', '.join(PRESETS)}.")
-    return dataclasses.replace(base or SlicerSettings(), **PRESETS[name])
+    chosen = PRESETS[name]
+    return dataclasses.replace(base or SlicerSettings(), **{f: getattr(chosen, f) for f in SLICER_PRESET_FIELDS})
 
 
 def matching_preset(settings: SlicerSettings) -> str | None:
@@ -181,8 +145,8 @@ def matching_preset(settings: SlicerSettings) -> str | None:
     >>> matching_preset(preset("tutorial"))
     'tutorial'
     """
-    for name, values in PRESETS.items():
-        if all(getattr(settings, key) == value for key, value in values.items()):
+    for name, chosen in PRESETS.items():
+        if all(getattr(settings, f) == getattr(chosen, f) for f in SLICER_PRESET_FIELDS):
             return name
     return None
 
