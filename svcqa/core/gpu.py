@@ -34,11 +34,6 @@ class GpuInfo(Record):
     memory_used_bytes: int
     memory_total_bytes: int
 
-    @property
-    def memory_share(self) -> float:
-        """Return the used share of the memory, 0..1."""
-        return self.memory_used_bytes / self.memory_total_bytes if self.memory_total_bytes else 0.0
-
 
 def list_gpus() -> list[GpuInfo]:
     """Return every NVIDIA GPU the driver sees, in driver order; [] when there is no GPU or driver."""

@@ -310,7 +310,7 @@ def song_digest(path: Path) -> str:
 
 def cover_folder(workspace: Workspace, digest: str) -> Path:
     """Return the folder that holds every stage's files for the song with sha256 ``digest``."""
-    return workspace.renders / "covers" / digest[:_KEY_CHARS]
+    return workspace.covers_dir / digest[:_KEY_CHARS]
 
 
 def stage_key(stage: str, inputs: Mapping[str, str], settings: Mapping[str, Any]) -> str:
@@ -525,7 +525,7 @@ def start_job(workspace: Workspace, request: CoverRequest, env: Mapping[str, str
     The run folder ``.svcqa/covers/<run>/`` holds the request and the progress file. ``env`` is
     added to this process's environment. Raises :class:`JobError` while a cover job runs.
     """
-    runs = workspace.state_dir / "covers"
+    runs = workspace.cover_runs_dir
     run_dir = runs / f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
     run_dir.mkdir(parents=True)
     jobrunner.write_record(
@@ -664,7 +664,7 @@ def _config_for(workspace: Workspace, checkpoint: checkpoints.Checkpoint) -> Pat
     """Return the config the checkpoint was trained with: beside it, else the workspace's."""
     candidates = (
         checkpoint.path.parent / "config.json",
-        workspace.logs_44k / "config.json",
+        workspace.trained_config_path,
         workspace.config_path,
     )
     found = next((path for path in candidates if path.is_file()), None)

@@ -57,9 +57,6 @@ _RELATIVE = {
     "logs": "logs/44k",
 }
 _TAIL_LINES = 40
-WORKSPACE_OVERRIDES_FILE = "svc_overrides.json"
-"""In ``<workspace>/.svcqa/``: environment variables and config edits for every so-vits-svc-fork
-run there (:func:`set_workspace_overrides`)."""
 
 
 # -- commands -------------------------------------------------------------------------------
@@ -380,7 +377,7 @@ def svc_env(env: Mapping[str, str] | None = None) -> dict[str, str]:
 
 def workspace_overrides_path(workspace: Workspace) -> Path:
     """Return the file of what every so-vits-svc-fork run of ``workspace`` gets (env, config edits)."""
-    return workspace.state_dir / WORKSPACE_OVERRIDES_FILE
+    return workspace.svc_overrides_path
 
 
 def _workspace_overrides(workspace: Workspace) -> dict[str, Any]:
@@ -522,7 +519,7 @@ def preprocess(
     clips = check_dataset_raw(workspace)
     f0_method = resolve_f0_method(train.f0_method)
     require_contentvec(subprocess_env({**workspace_env(workspace), **(env or {})}))
-    for derived in (workspace.dataset_44k, workspace.root / _RELATIVE["filelists"]):
+    for derived in (workspace.dataset_44k, workspace.filelists_44k):
         _empty_folder(derived)
     durations: dict[str, float] = {}
 

@@ -68,7 +68,6 @@ from svcqa.train.checkpoints import Checkpoint
 
 RENDER_VERSION = 1
 """Part of every hash: raise it when a change here changes what a render sounds like."""
-FEATURES_FOLDER = ".features"
 SVC_INFER_SLICING: dict[str, Any] = {
     "db_thresh": -40,
     "pad_seconds": 0.5,
@@ -169,7 +168,7 @@ class RenderContext:
 def model_config_path(ws: Workspace) -> Path:
     """Return the config the checkpoints were trained with: ``logs/44k/config.json`` (the copy
     ``svc train`` keeps beside them), else ``configs/44k/config.json``."""
-    beside = ws.logs_44k / "config.json"
+    beside = ws.trained_config_path
     return beside if beside.is_file() else ws.config_path
 
 
@@ -457,7 +456,7 @@ class ExcerptFeatures:
 
 def features_path(ws: Workspace, excerpt_id: str, features_hash: str) -> Path:
     """Return where the features of ``excerpt_id`` made with ``features_hash`` are cached."""
-    return ws.renders / FEATURES_FOLDER / f"{excerpt_id}_{features_hash}.npz"
+    return ws.features_dir / f"{excerpt_id}_{features_hash}.npz"
 
 
 # -- loudness ---------------------------------------------------------------------------------
@@ -662,7 +661,7 @@ class Renderer:
         elif gain_db is not None and gain_db > _LOUD_GAIN_DB:
             message = f"This checkpoint sang very quietly: its render was raised by {gain_db:.0f} dB."
         rid = render_id(checkpoint.sha256, excerpt.id, self.context.settings_hash)
-        path = self.ws.renders / excerpt.id / self.context.settings_hash / f"{rid}.wav"
+        path = self.ws.render_dir(excerpt.id, self.context.settings_hash) / f"{rid}.wav"
         _write_wav(path, out, self.context.sample_rate_hz)
         record = RenderRecord(
             id=rid,
