@@ -20,19 +20,20 @@ import json
 import shutil
 import subprocess
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
 from svcqa.core.errors import AudioError
+from svcqa.core.records import Record, to_dict
 
 _FFMPEG_TIMEOUT_S = 600
 
 
 @dataclass(frozen=True)
-class AudioInfo:
+class AudioInfo(Record):
     """What a file header says about its audio."""
 
     sample_rate: int
@@ -50,7 +51,7 @@ class AudioInfo:
 
     def to_dict(self) -> dict[str, object]:
         """Return a JSON-ready dict with the duration included."""
-        return {**asdict(self), "duration_s": self.duration_s}
+        return {**to_dict(self), "duration_s": self.duration_s}
 
 
 def probe(path: Path) -> AudioInfo:

@@ -34,7 +34,7 @@ from svcqa.audio.decode import read
 from svcqa.audio.encode import wav_bytes
 from svcqa.core.errors import AudioError, DatasetError, SvcqaError, WorkspaceError
 from svcqa.core.files import atomic_write_bytes, remove_partials
-from svcqa.core.records import Record
+from svcqa.core.records import Record, to_dict
 from svcqa.core.settings import SLICER_PRESET_FIELDS, SLICER_PRESETS, SlicerSettings
 from svcqa.dataset.run import find_audio_files
 
@@ -45,7 +45,7 @@ SHORT_PIECE_POLICIES = ("merge", "drop")
 _RMS_WINDOW_HOPS = 4
 """The RMS window spans four hops (40 ms at the default hop), as the Audio Slicer's does."""
 @dataclass(frozen=True)
-class Piece:
+class Piece(Record):
     """One span of the source kept as a clip, in seconds from the start of the file."""
 
     start_s: float
@@ -62,11 +62,11 @@ class Piece:
 
     def to_dict(self) -> dict[str, float]:
         """Return a JSON-ready dict with the duration included."""
-        return {"start_s": self.start_s, "end_s": self.end_s, "duration_s": self.duration_s}
+        return {**to_dict(self), "duration_s": self.duration_s}
 
 
 @dataclass(frozen=True)
-class SlicePlan:
+class SlicePlan(Record):
     """Where one recording is cut, computed without writing anything (for previews).
 
     Example
@@ -90,13 +90,7 @@ class SlicePlan:
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict with the cut points included."""
-        return {
-            "sample_rate_hz": self.sample_rate_hz,
-            "duration_s": self.duration_s,
-            "pieces": [p.to_dict() for p in self.pieces],
-            "dropped": [p.to_dict() for p in self.dropped],
-            "cut_points_s": list(self.cut_points_s),
-        }
+        return {**to_dict(self), "cut_points_s": list(self.cut_points_s)}
 
 
 @dataclass(frozen=True)
