@@ -1,8 +1,10 @@
 """Why a training run failed or misbehaves, from its log and process state, in plain words.
 
-Each :class:`Diagnosis` says what happened, why, and what to do. :func:`diagnose` is pure: it
-reads the log text, the job record and the latest losses it is given, so it is tested with
-injected log lines; :func:`read_log` gives it the head and tail of a long log.
+Each :class:`Diagnosis` says what happened, why, and what to do. The known failures are a
+table, :data:`RULES`: one :class:`Rule` per code, saying when it applies (the log line or process
+fact that shows it) and the words to show. :func:`diagnose` is pure: it applies every rule to the
+log text, the job record and the latest losses it is given, so it is tested with injected log
+lines; :func:`read_log` gives it the head and tail of a long log.
 
 Example
 -------
