@@ -7,7 +7,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from svcqa.audio import decode as audio
+from svcqa.audio import decode
 from svcqa.core.errors import SvcqaError
 from svcqa.dataset.flags import CATALOGUE, flag_info
 from svcqa.dataset.run import audit_dataset
@@ -126,7 +126,7 @@ with tab_problems:
         if clip_path is not None and clip["readable"] and clip["frames"]:
             if clip["size_bytes"] <= MAX_PLAY_BYTES:
                 st.audio(clip_path.read_bytes())
-            samples, rate = audio.read_mono(clip_path, max_duration_s=600)
+            samples, rate = decode.read(clip_path, mono=True, duration_s=600)
             st.plotly_chart(charts.waveform(samples, rate), width="stretch", key="clip_waveform")
     with st.expander("What the flags mean"):
         st.table([{"flag": f.code, "meaning": f.title, "fix": f.fix} for f in CATALOGUE.values()])

@@ -6,11 +6,12 @@ import dataclasses
 
 import streamlit as st
 
+from svcqa.audio.decode import read
 from svcqa.core.errors import SvcqaError
 from svcqa.dataset.run import audit_dataset
 from svcqa.prepare import report as prepare_report
 from svcqa.prepare.plan import build_plan, check_speaker_name, execute_plan, safe_speaker_name, source_folders
-from svcqa.prepare.slicer import check_settings, plan_slices, read_audio
+from svcqa.prepare.slicer import check_settings, plan_slices
 from svcqa.ui import charts, prepare_form, state
 from svcqa.ui.preprocess_panel import preprocess_panel
 
@@ -90,7 +91,7 @@ if readable:
         key=state.PREP_PREVIEW_FILE,
     )
     try:
-        samples, rate_hz = read_audio(source_dir / preview_path)
+        samples, rate_hz = read(source_dir / preview_path)
     except SvcqaError as exc:
         st.error(str(exc))
     else:

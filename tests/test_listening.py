@@ -301,7 +301,7 @@ def test_consistency_is_measured_from_repeats_with_sides_swapped(store, stimuli)
             "SELECT r.render_a = o.render_b AND r.render_b = o.render_a, r.listener = o.listener "
             "FROM listen_pairs r JOIN listen_pairs o ON o.id = r.repeat_of"
         ).fetchall()
-    assert swapped and all(row == (1, 1) for row in swapped)
+    assert swapped and all(tuple(row) == (1, 1) for row in swapped)
 
 
 # -- MUSHRA-like rating -----------------------------------------------------------------

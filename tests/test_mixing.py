@@ -13,9 +13,10 @@ import scipy.signal
 import soundfile as sf
 from pedalboard.io import AudioFile
 
+from svcqa.audio.true_peak import limit_true_peak, true_peak_dbtp
 from svcqa.core.errors import AudioError, SvcqaError
 from svcqa.core.settings import MixSettings
-from svcqa.cover.mixing import limit_true_peak, mix, true_peak_dbtp
+from svcqa.cover.mixing import mix
 from svcqa.demo.synth import sung_phrase
 
 SR = 44_100

@@ -114,7 +114,7 @@ def vote_on_page(at: AppTest, choice: str, tags: tuple[str, ...] = ()) -> None:
 
 def votes(made: ListenWorkspace) -> list[tuple[str, str, str]]:
     with Store(made.ws.db_path).connect() as conn:
-        return conn.execute("SELECT listener, choice, tags FROM listen_votes ORDER BY rowid").fetchall()
+        return [tuple(row) for row in conn.execute("SELECT listener, choice, tags FROM listen_votes ORDER BY rowid")]
 
 
 def test_nothing_on_the_page_names_a_checkpoint_while_voting_and_rating(listen_ws: ListenWorkspace) -> None:

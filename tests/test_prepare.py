@@ -14,6 +14,7 @@ import pytest
 import soundfile as sf
 
 from svcqa.core.errors import WorkspaceError
+from svcqa.core.files import partial_path
 from svcqa.core.settings import Settings
 from svcqa.core.workspace import Workspace
 from svcqa.demo.synth import silence, sung_phrase
@@ -28,7 +29,6 @@ from svcqa.prepare.plan import (
     safe_stem,
     source_folders,
 )
-from svcqa.prepare.slicer import partial_path
 
 SAFE_NAME = re.compile(r"[A-Za-z0-9._-]+\.wav")
 CEILING = 10 ** (Settings().prepare.peak_ceiling_dbfs / 20)

@@ -22,7 +22,7 @@ import torch
 from click.testing import CliRunner
 from streamlit.testing.v1 import AppTest
 
-from svcqa.audio.decode import integrated_lufs
+from svcqa.audio.loudness import integrated_lufs
 from svcqa.cli.main import main
 from svcqa.core import jobs
 from svcqa.core.errors import ModelMissingError

@@ -1,4 +1,4 @@
-"""Decode, probe and measure audio: thin wrappers over soundfile, ffmpeg and pyloudnorm.
+"""Decode and probe audio: thin wrappers over soundfile and the ffmpeg program.
 
 Files soundfile (libsndfile) can read are streamed in chunks; anything else (m4a, aac, wma,
 odd mp3s) is decoded by the ``ffmpeg`` program into a float32 pipe, also in chunks, so a
@@ -16,7 +16,6 @@ Example
 from __future__ import annotations
 
 import json
-import math
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -24,8 +23,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-import pyloudnorm
-import scipy.signal
 import soundfile as sf
 
 from svcqa.core.errors import AudioError
@@ -136,45 +133,52 @@ def _ffmpeg_chunks(path: Path, info: AudioInfo, block_frames: int) -> Iterator[n
             raise AudioError(f"ffmpeg could not decode the file: {err.splitlines()[-1] if err else '?'}")
 
 
-def read_mono(path: Path, max_duration_s: float | None = None) -> tuple[np.ndarray, int]:
-    """Return the whole file (or its first ``max_duration_s``) as mono float32 and its rate."""
-    info = probe(path)
-    pieces: list[np.ndarray] = []
-    total = 0
-    limit = None if max_duration_s is None else int(max_duration_s * info.sample_rate)
-    for chunk in iter_chunks(path, info, chunk_s=30.0):
-        pieces.append(chunk.mean(axis=1))
-        total += chunk.shape[0]
-        if limit is not None and total >= limit:
-            break
-    mono = np.concatenate(pieces) if pieces else np.zeros(0, dtype=np.float32)
-    return (mono[:limit] if limit is not None else mono).astype(np.float32), info.sample_rate
+def read(
+    path: Path,
+    sample_rate_hz: int | None = None,
+    *,
+    mono: bool = False,
+    offset_s: float = 0.0,
+    duration_s: float | None = None,
+) -> tuple[np.ndarray, int]:
+    """Return the audio of ``path`` as float32 ``(frames, channels)`` (``(frames,)`` when ``mono``)
+    and its sample rate: the one whole-file reader.
 
+    Parameters
+    ----------
+    path : Path
+        Anything :func:`probe` can decode (soundfile, else ffmpeg); decoded in chunks.
+    sample_rate_hz : int > 0, optional
+        Resample to this rate (:func:`svcqa.audio.resample.resample`); the file's own by default.
+    mono : bool
+        Average the channels.
+    offset_s, duration_s : float >= 0
+        Read only this span (from the file's start; to its end when ``duration_s`` is None).
 
-def integrated_lufs(samples: np.ndarray, sample_rate_hz: int) -> float:
-    """Return the BS.1770 integrated loudness in LUFS (``-inf`` when silent or under 0.4 s)."""
-    if samples.shape[0] < int(0.4 * sample_rate_hz):
-        return -math.inf
-    meter = pyloudnorm.Meter(sample_rate_hz)
-    return float(meter.integrated_loudness(samples))
-
-
-def dbfs(amplitude: float) -> float:
-    """Return ``20*log10(amplitude)``, ``-inf`` for zero."""
-    return 20.0 * math.log10(amplitude) if amplitude > 0 else -math.inf
-
-
-DC_BLOCK_HZ = 20.0
-"""Cut-off of :func:`remove_dc`: below hearing, above the drift an undertrained model puts out."""
-
-
-def remove_dc(samples: np.ndarray, sample_rate_hz: int) -> np.ndarray:
-    """Return ``samples`` (any shape, time on the last axis) through a zero-phase 20 Hz high-pass.
-
-    DC and rumble use up headroom without being heard; an undertrained generator often puts
-    out a constant offset, which a loudness target would otherwise amplify.
+    Raises
+    ------
+    AudioError
+        Nothing can decode the file; the message holds the decoder's reason.
     """
-    sos = scipy.signal.butter(2, DC_BLOCK_HZ, "highpass", fs=sample_rate_hz, output="sos")
-    if samples.shape[-1] <= 3 * (2 * sos.shape[0] + 1):
-        return np.asarray(samples, dtype=np.float32)
-    return scipy.signal.sosfiltfilt(sos, np.asarray(samples, dtype=np.float64), axis=-1).astype(np.float32)
+    from svcqa.audio.resample import resample
+
+    info = probe(path)
+    rate_hz = info.sample_rate
+    first = max(0, round(offset_s * rate_hz))
+    last = None if duration_s is None else first + max(0, round(duration_s * rate_hz))
+    pieces: list[np.ndarray] = []
+    position = 0
+    for chunk in iter_chunks(path, info, chunk_s=30.0):
+        start, stop = position, position + chunk.shape[0]
+        position = stop
+        if stop <= first:
+            continue
+        pieces.append(chunk[max(0, first - start) : None if last is None else max(0, last - start)])
+        if last is not None and stop >= last:
+            break
+    channels = max(info.channels, 1)
+    frames = np.concatenate(pieces) if pieces else np.zeros((0, channels), dtype=np.float32)
+    samples = frames.mean(axis=1, dtype=np.float32) if mono else frames.astype(np.float32, copy=False)
+    if sample_rate_hz is not None and sample_rate_hz != rate_hz:
+        return resample(samples, rate_hz, sample_rate_hz), sample_rate_hz
+    return samples, rate_hz

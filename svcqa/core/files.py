@@ -49,6 +49,14 @@ def partial_path(path: Path) -> Path:
     return path.with_name(f".{path.name}{PARTIAL_SUFFIX}")
 
 
+def remove_partials(folder: Path) -> list[Path]:
+    """Delete the temporary files killed atomic writes left in ``folder``; return what was removed."""
+    leftovers = sorted(folder.glob(f".*{PARTIAL_SUFFIX}")) if folder.is_dir() else []
+    for leftover in leftovers:
+        leftover.unlink(missing_ok=True)
+    return leftovers
+
+
 @contextmanager
 def atomic_path(path: Path, mode: int | None = None) -> Iterator[Path]:
     """Yield a temporary path to write; on success it is synced and renamed to ``path``.

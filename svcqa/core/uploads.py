@@ -15,7 +15,7 @@ from pathlib import Path
 
 from unidecode import unidecode
 
-from svcqa.audio import decode as audio
+from svcqa.audio import decode
 from svcqa.core.errors import AudioError, SvcqaError
 from svcqa.core.workspace import AUDIO_EXTENSIONS, Workspace
 
@@ -88,7 +88,7 @@ def save_upload(
 def _check_audio(path: Path, shown: str, max_duration_s: float) -> None:
     """Raise :class:`UploadError` unless ``path`` decodes as audio with samples, short enough."""
     try:
-        info = audio.probe(path)
+        info = decode.probe(path)
     except AudioError as exc:
         # The decoders name the temporary file; the user knows the upload by its own name.
         reason = str(exc).replace(str(path), "the file")

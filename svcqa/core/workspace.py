@@ -25,6 +25,7 @@ from pathlib import Path
 
 from svcqa.core.errors import PathOutsideWorkspaceError, WorkspaceError
 from svcqa.core.settings import Settings, load_settings, save_settings
+from svcqa.core.store import Store
 
 ENV_VAR = "SVCQA_WORKSPACE"
 DEFAULT_DIR = "workspace"
@@ -137,6 +138,10 @@ class Workspace:
                 f"Choose a writable folder with --workspace or {ENV_VAR}."
             ) from exc
         return self
+
+    def store(self) -> Store:
+        """Return the workspace database (``.svcqa/state.sqlite``, created and migrated on first use)."""
+        return Store(self.db_path)
 
     # -- settings -----------------------------------------------------------------------
     def load_settings(self) -> Settings:

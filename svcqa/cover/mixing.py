@@ -24,33 +24,27 @@ Example
 from __future__ import annotations
 
 import io
-import math
-import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import scipy.ndimage
-import scipy.signal
 from pedalboard import Compressor, HighpassFilter, PeakFilter, Pedalboard, Reverb
 from pedalboard.io import AudioFile
 
-from svcqa.audio.decode import dbfs, integrated_lufs, iter_chunks, probe, remove_dc
+from svcqa.audio.decode import read
+from svcqa.audio.loudness import BS1770_BLOCK_S, db_to_gain, integrated_lufs, remove_dc
+from svcqa.audio.true_peak import limit_true_peak, true_peak_dbtp
 from svcqa.core.errors import AudioError, SvcqaError
+from svcqa.core.files import atomic_write_bytes
 from svcqa.core.settings import MixSettings
 
 MIX_FORMATS: dict[str, str] = {".wav": "wav", ".flac": "flac", ".mp3": "mp3"}
 """Output file suffix -> encoder format."""
 
 _LOSSLESS_BIT_DEPTH = 24
-# BS.1770 gating blocks are 400 ms long; shorter audio has no integrated loudness.
-_MIN_DURATION_S = 0.4
 # The limiter aims this far under the ceiling, so re-quantisation cannot cross it.
 _CEILING_MARGIN_DB = 0.05
-# Oversampling works in blocks, each with this many neighbour samples for the filter's context.
-_BLOCK_SAMPLES = 1 << 18
-_BLOCK_MARGIN_SAMPLES = 64
 
 
 @dataclass(frozen=True)
@@ -89,11 +83,6 @@ class MixResult:
         return data
 
 
-def db_to_gain(db: float) -> float:
-    """Return the linear amplitude factor of ``db`` decibels."""
-    return float(10.0 ** (db / 20.0))
-
-
 def load_audio(path: Path, sample_rate_hz: int) -> np.ndarray:
     """Return the audio of ``path`` resampled to ``sample_rate_hz``.
 
@@ -102,7 +91,7 @@ def load_audio(path: Path, sample_rate_hz: int) -> np.ndarray:
     path : Path
         Anything :func:`svcqa.audio.decode.probe` can decode (soundfile, else ffmpeg).
     sample_rate_hz : int > 0
-        The rate to resample to (polyphase, exact ratio).
+        The rate to resample to (:func:`svcqa.audio.resample.resample`).
 
     Returns
     -------
@@ -115,91 +104,15 @@ def load_audio(path: Path, sample_rate_hz: int) -> np.ndarray:
         The file is missing or cannot be decoded.
     """
     try:
-        info = probe(path)
-        chunks = list(iter_chunks(path, info, chunk_s=30.0))
+        frames, _ = read(path, sample_rate_hz)
     except AudioError as exc:
         raise AudioError(f"Cannot read {path}: {exc}") from exc
-    frames = np.concatenate(chunks) if chunks else np.zeros((0, max(info.channels, 1)), np.float32)
-    if info.sample_rate == sample_rate_hz:
-        return np.ascontiguousarray(frames.T, dtype=np.float32)
-    divisor = math.gcd(info.sample_rate, sample_rate_hz)
-    resampled = scipy.signal.resample_poly(
-        frames.T, sample_rate_hz // divisor, info.sample_rate // divisor, axis=-1
-    )
-    return resampled.astype(np.float32)
+    return np.ascontiguousarray(frames.T, dtype=np.float32)
 
 
 def stem_lufs(audio: np.ndarray, sample_rate_hz: int) -> float:
     """Return the integrated loudness (LUFS) of ``audio`` [shape=(channels, samples)]."""
     return integrated_lufs(audio.T, sample_rate_hz)
-
-
-def peak_envelope(audio: np.ndarray, oversample: int) -> np.ndarray:
-    """Return, per sample, the largest absolute value of the ``oversample``-times upsampled signal.
-
-    The upsampled values between sample ``k`` and ``k + 1`` belong to ``k``; the maximum runs over
-    channels. Works in blocks so a long song does not need the whole upsampled copy in memory.
-
-    Parameters
-    ----------
-    audio : np.ndarray [shape=(channels, samples)]
-    oversample : int >= 1
-        Upsampling factor (4 gives the BS.1770 true peak).
-
-    Returns
-    -------
-    np.ndarray [shape=(samples,), dtype=float32]
-    """
-    n_samples = audio.shape[-1]
-    envelope = np.empty(n_samples, dtype=np.float32)
-    for start in range(0, n_samples, _BLOCK_SAMPLES):
-        stop = min(start + _BLOCK_SAMPLES, n_samples)
-        lo = max(0, start - _BLOCK_MARGIN_SAMPLES)
-        hi = min(n_samples, stop + _BLOCK_MARGIN_SAMPLES)
-        upsampled = scipy.signal.resample_poly(audio[:, lo:hi], oversample, 1, axis=-1)
-        block = upsampled[:, (start - lo) * oversample : (stop - lo) * oversample]
-        envelope[start:stop] = np.abs(block).max(axis=0).reshape(-1, oversample).max(axis=1)
-    return envelope
-
-
-def true_peak_dbtp(audio: np.ndarray, oversample: int = 4) -> float:
-    """Return the true peak (dBTP) of ``audio`` [shape=(channels, samples)], ``-inf`` for silence."""
-    if audio.shape[-1] == 0:
-        return float("-inf")
-    return dbfs(float(peak_envelope(audio, oversample).max()))
-
-
-def limit_true_peak(
-    audio: np.ndarray, ceiling_dbtp: float, sample_rate_hz: int, window_ms: float, oversample: int
-) -> tuple[np.ndarray, float]:
-    """Return ``audio`` under a look-ahead true-peak limiter, and its largest reduction in dB.
-
-    The gain each sample needs (ceiling over its oversampled peak) is held at its minimum over
-    ``window_ms`` either side and then averaged over ``window_ms``; every averaged value comes
-    from minima that include the sample itself, so the gain never exceeds what the sample needs,
-    and it ramps smoothly instead of jumping.
-
-    Parameters
-    ----------
-    audio : np.ndarray [shape=(channels, samples)]
-    ceiling_dbtp : float
-        Largest allowed true peak (dBTP).
-    sample_rate_hz : int > 0
-    window_ms : float > 0
-        Look-ahead, and attack/release ramp length (ms).
-    oversample : int >= 1
-
-    Returns
-    -------
-    limited : np.ndarray [shape=(channels, samples), dtype=float32]
-    reduction_db : float >= 0
-    """
-    needed = np.minimum(1.0, db_to_gain(ceiling_dbtp) / np.maximum(peak_envelope(audio, oversample), 1e-12))
-    window = max(2, round(window_ms * sample_rate_hz / 1000.0))
-    held = scipy.ndimage.minimum_filter1d(needed, size=2 * window + 1, mode="nearest")
-    gain = scipy.ndimage.uniform_filter1d(held, size=window, mode="nearest")
-    gain = np.minimum(gain, needed)  # float rounding of the average must not lift it above
-    return (audio * gain).astype(np.float32), max(0.0, -dbfs(float(gain.min())))
 
 
 def vocal_chain(settings: MixSettings) -> Pedalboard:
@@ -262,8 +175,8 @@ def mix(
     vocals = _shift(_to_channels(vocals, channels), settings.offset_ms, sr, vocals_path)
     accompaniment = _to_channels(accompaniment, channels)
     n_samples = max(vocals.shape[-1], accompaniment.shape[-1])
-    if n_samples < _MIN_DURATION_S * sr:
-        raise SvcqaError(f"The stems are shorter than {_MIN_DURATION_S} s; there is nothing to mix.")
+    if n_samples < BS1770_BLOCK_S * sr:
+        raise SvcqaError(f"The stems are shorter than {BS1770_BLOCK_S} s; there is nothing to mix.")
     vocals, accompaniment = _pad_to(vocals, n_samples), _pad_to(accompaniment, n_samples)
     if settings.vocal_chain:
         vocals = vocal_chain(settings)(vocals, sr)
@@ -287,7 +200,7 @@ def mix(
     encoded, master_gain_db, reduction_db, iterations, measured = _level_limit_encode(
         summed, audio_format, settings
     )
-    _write_atomically(out_path, encoded)
+    atomic_write_bytes(out_path, encoded)
     return MixResult(
         out=str(out_path),
         lufs=round(measured[0], 3),
@@ -398,10 +311,3 @@ def _encode(audio: np.ndarray, sample_rate_hz: int, audio_format: str, mp3_bitra
 def _decode(encoded: bytes) -> np.ndarray:
     with AudioFile(io.BytesIO(encoded)) as handle:
         return np.asarray(handle.read(handle.frames), dtype=np.float32)
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_name(path.name + ".part")
-    partial.write_bytes(data)
-    os.replace(partial, path)

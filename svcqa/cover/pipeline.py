@@ -52,6 +52,7 @@ from typing import Any, Protocol
 import numpy as np
 import soundfile
 
+from svcqa.audio.encode import write_wav
 from svcqa.core import jobrunner, jobs
 from svcqa.core.errors import AudioError, JobError, ModelMissingError, SvcqaError
 from svcqa.core.settings import CoverSettings, MixSettings, SeparationSettings
@@ -929,9 +930,7 @@ def _silence(folder: Path) -> Path:
     """Return a short silent file standing in for the accompaniment (the mix pads it)."""
     path = folder / _SILENCE_FILE
     if not path.is_file():
-        soundfile.write(
-            str(path), np.zeros((separation.STEM_SAMPLE_RATE_HZ // 10, 2)), separation.STEM_SAMPLE_RATE_HZ
-        )
+        write_wav(path, np.zeros((separation.STEM_SAMPLE_RATE_HZ // 10, 2)), separation.STEM_SAMPLE_RATE_HZ)
     return path
 
 

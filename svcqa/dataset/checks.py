@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import soxr
 
-from svcqa.audio import decode as audio
+from svcqa.audio import decode, loudness
 from svcqa.core.errors import AudioError
 from svcqa.core.settings import AuditSettings, PitchSettings, VoiceSettings
 from svcqa.dataset.flags import flag_info
@@ -117,7 +117,7 @@ class _Accumulator:
         rms = np.sqrt(np.mean(frames.astype(np.float64) ** 2, axis=1))
         self.frame_silent.append(rms < self.silence_threshold)
         self.leftover = mono[n_full:]
-        self.loudness_parts.append((audio.integrated_lufs(chunk, sample_rate_hz), chunk.shape[0]))
+        self.loudness_parts.append((loudness.integrated_lufs(chunk, sample_rate_hz), chunk.shape[0]))
 
     def lufs(self) -> float:
         """Return integrated loudness over all chunks (energy-weighted mean of chunk loudness).
@@ -171,7 +171,7 @@ def measure_file(
             f"{settings.max_file_bytes / 1e9:.1f} GB limit, and was not decoded",
         )
     try:
-        info = audio.probe(path)
+        info = decode.probe(path)
         header = {
             "sample_rate": info.sample_rate,
             "channels": info.channels,
@@ -187,7 +187,7 @@ def measure_file(
             clip_min_run=settings.clip_min_run_samples,
         )
         voice_stream = _VoiceStream(info.sample_rate) if pitch is not None else None
-        for chunk in audio.iter_chunks(path, info, settings.loudness_chunk_s):
+        for chunk in decode.iter_chunks(path, info, settings.loudness_chunk_s):
             acc.add(chunk, info.sample_rate)
             if voice_stream is not None:
                 voice_stream.add(chunk)
@@ -207,7 +207,7 @@ def measure_file(
         **header,
         frames=frames,
         duration_s=round(frames / info.sample_rate, 3),
-        peak_dbfs=_finite_or_none(audio.dbfs(acc.peak)),
+        peak_dbfs=_finite_or_none(loudness.dbfs(acc.peak)),
         lufs=_finite_or_none(acc.lufs()),
         dc_offset=round(acc.sum_samples / acc.n_samples, 5),
         clip_events=acc.clip_events,

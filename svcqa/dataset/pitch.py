@@ -43,9 +43,10 @@ from typing import Any
 import numpy as np
 import parselmouth
 import scipy.ndimage
-import soxr
 
-from svcqa.core.errors import AudioError, ModelMissingError
+from svcqa.audio.decode import read
+from svcqa.audio.resample import resample
+from svcqa.core.errors import ModelMissingError
 from svcqa.core.settings import PitchSettings
 
 log = logging.getLogger(__name__)
@@ -171,15 +172,6 @@ def prepare_mono(mono: np.ndarray) -> np.ndarray:
     if audio.size:
         audio = audio - np.float32(audio.mean())
     return audio
-
-
-def resample(audio: np.ndarray, sample_rate_hz: int, target_rate_hz: int) -> np.ndarray:
-    """Return ``audio`` at ``target_rate_hz`` (soxr; a copy-free no-op when the rates match)."""
-    if sample_rate_hz <= 0:
-        raise AudioError(f"Sample rate must be positive, got {sample_rate_hz} Hz.")
-    if sample_rate_hz == target_rate_hz or audio.size == 0:
-        return audio
-    return np.asarray(soxr.resample(audio, sample_rate_hz, target_rate_hz), dtype=np.float32)
 
 
 def clean_contour(f0_hz: np.ndarray, time_step_s: float, settings: PitchSettings) -> np.ndarray:
@@ -482,31 +474,6 @@ def pitch_stats(track: F0Track, settings: PitchSettings) -> PitchStats:
     )
 
 
-def read_audio(path: Path) -> tuple[np.ndarray, int]:
-    """Return ``(mono float32, sample_rate_hz)`` of an audio file (soundfile, else librosa).
-
-    Raises
-    ------
-    AudioError
-        Neither decoder can read the file; the message holds both reasons.
-    """
-    import soundfile
-
-    try:
-        data, rate_hz = soundfile.read(str(path), dtype="float32", always_2d=True)
-        return data.mean(axis=1, dtype=np.float32), int(rate_hz)
-    except (soundfile.LibsndfileError, RuntimeError, OSError) as sf_exc:
-        import librosa
-
-        try:
-            data, rate_hz = librosa.load(str(path), sr=None, mono=True)
-        except Exception as lr_exc:  # librosa raises whatever its backend raises
-            raise AudioError(
-                f"Cannot decode {path}: soundfile said {sf_exc}; librosa said {lr_exc}."
-            ) from lr_exc
-        return np.asarray(data, dtype=np.float32), int(rate_hz)
-
-
 def analyse_song_file(
     path: Path, settings: PitchSettings | None = None, workspace_root: Path | None = None
 ) -> dict[int, float]:
@@ -515,7 +482,7 @@ def analyse_song_file(
     Parameters
     ----------
     path : Path
-        A vocals file (any format soundfile or librosa decodes).
+        A vocals file (anything :func:`svcqa.audio.decode.read` decodes).
     settings : PitchSettings, optional
         Defaults to ``PitchSettings()``.
 
@@ -525,5 +492,5 @@ def analyse_song_file(
         The file cannot be decoded.
     """
     settings = settings or PitchSettings()
-    audio, rate_hz = read_audio(Path(path))
+    audio, rate_hz = read(Path(path), mono=True)
     return pitch_stats(track_f0(audio, rate_hz, settings, workspace_root), settings).note_seconds

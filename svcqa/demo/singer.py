@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import soundfile as sf
 
+from svcqa.audio.encode import write_wav
 from svcqa.core.workspace import Workspace
 from svcqa.demo import synth
 
@@ -126,7 +127,7 @@ def _phrase(
 
 
 def _write(path: Path, audio: np.ndarray, sample_rate_hz: int = SAMPLE_RATE_HZ) -> None:
-    sf.write(path, audio, sample_rate_hz, subtype="PCM_16")
+    write_wav(path, audio, sample_rate_hz, "PCM_16")
 
 
 def _speech(path: Path, text: str, voice: str, seed: int) -> None:

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -37,9 +36,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from scipy import signal, stats
+from scipy import stats
 
-from svcqa.audio.decode import read_mono
+from svcqa.audio.decode import read
 from svcqa.core.settings import Settings
 from svcqa.core.store import Store
 from svcqa.core.workspace import Workspace
@@ -228,13 +227,7 @@ def measure_renders(
 
 def _read_16k(path: Path) -> np.ndarray:
     """Return the file as mono float32 at 16 kHz."""
-    samples, rate_hz = read_mono(path)
-    if rate_hz == RENDER_SAMPLE_RATE_HZ:
-        return samples
-    common = math.gcd(int(rate_hz), RENDER_SAMPLE_RATE_HZ)
-    return signal.resample_poly(samples, RENDER_SAMPLE_RATE_HZ // common, int(rate_hz) // common).astype(
-        np.float32
-    )
+    return read(path, RENDER_SAMPLE_RATE_HZ, mono=True)[0]
 
 
 def _render_transposes(ws: Workspace, render_ids: Sequence[str]) -> dict[str, float]:

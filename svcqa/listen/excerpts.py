@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from svcqa.audio import decode as audio
+from svcqa.audio import decode
 from svcqa.core import uploads
 from svcqa.core.errors import AudioError, SvcqaError
 from svcqa.core.settings import PitchSettings, RenderSettings
@@ -174,7 +174,7 @@ def import_song(ws: Workspace, path: Path, settings: RenderSettings | None = Non
 def song_duration_s(path: Path) -> float:
     """Return the length of a song in seconds; :class:`ExcerptError` when it cannot be read."""
     try:
-        return audio.probe(path).duration_s
+        return decode.probe(path).duration_s
     except AudioError as exc:
         raise ExcerptError(f"Song {path.name} cannot be read: {exc}") from exc
 
@@ -217,7 +217,7 @@ def suggest_excerpts(ws: Workspace, song: Path, settings: RenderSettings | None 
     settings = settings or RenderSettings()
     path = ws.resolve(ws.relative(Path(song)))
     try:
-        mono, rate_hz = audio.read_mono(path)
+        mono, rate_hz = decode.read(path, mono=True)
     except AudioError as exc:
         raise ExcerptError(f"Song {path.name} cannot be read: {exc}") from exc
     digest = file_sha256(path)
@@ -228,13 +228,12 @@ def suggest_excerpts(ws: Workspace, song: Path, settings: RenderSettings | None 
 
 
 def read_excerpt(ws: Workspace, excerpt: Excerpt, sample_rate_hz: int) -> np.ndarray:
-    """Return the excerpt's audio as mono float32 at ``sample_rate_hz``, as ``svc infer`` reads a file.
+    """Return the excerpt's audio as mono float32 at ``sample_rate_hz``, as ``svc infer`` reads a file
+    (the same samples as ``librosa.load(path, sr=sample_rate_hz, mono=True)``).
 
     Raises :class:`ExcerptError` when the song is gone or its content changed since the excerpt
     was made (its renders would not be of this excerpt).
     """
-    import librosa
-
     path = ws.resolve(excerpt.song)
     if not path.is_file():
         raise ExcerptError(f"Song {excerpt.song} of excerpt {excerpt.title} is gone; upload it again.")
@@ -243,14 +242,14 @@ def read_excerpt(ws: Workspace, excerpt: Excerpt, sample_rate_hz: int) -> np.nda
             f"Song {excerpt.song} changed since excerpt {excerpt.title} was chosen; choose the excerpt again."
         )
     try:
-        samples, _ = librosa.load(
-            str(path),
-            sr=sample_rate_hz,
+        samples, _ = decode.read(
+            path,
+            sample_rate_hz,
             mono=True,
-            offset=excerpt.start_s,
-            duration=excerpt.end_s - excerpt.start_s,
+            offset_s=excerpt.start_s,
+            duration_s=excerpt.end_s - excerpt.start_s,
         )
-    except (OSError, RuntimeError, ValueError, EOFError) as exc:
+    except AudioError as exc:
         raise ExcerptError(f"Song {excerpt.song} cannot be decoded: {exc}") from exc
     return samples.astype(np.float32)
 

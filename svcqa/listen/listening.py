@@ -51,7 +51,8 @@ from typing import Any
 import numpy as np
 from scipy import special, stats
 
-from svcqa.audio.decode import dbfs, integrated_lufs, read_mono
+from svcqa.audio.decode import read
+from svcqa.audio.loudness import dbfs, integrated_lufs
 from svcqa.core.errors import PathOutsideWorkspaceError, SvcqaError
 from svcqa.core.settings import ListenSettings
 from svcqa.core.store import Store
@@ -480,7 +481,7 @@ def shortlist(ws: Workspace) -> frozenset[str]:
 # -- anonymised audio -------------------------------------------------------------------
 def _anonymised_wavs(paths: Sequence[Path], settings: ListenSettings) -> list[bytes]:
     """Return mono 16-bit WAV bytes of each file, loudness matched, with no metadata."""
-    decoded = [read_mono(path) for path in paths]
+    decoded = [read(path, mono=True) for path in paths]
     gains_db = [0.0] * len(decoded)
     if settings.match_loudness:
         levels = [integrated_lufs(samples, rate) for samples, rate in decoded]

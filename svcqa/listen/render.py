@@ -43,7 +43,6 @@ import importlib.metadata
 import io
 import json
 import logging
-import math
 import os
 import re
 import sys
@@ -56,14 +55,13 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import soundfile as sf
 
-from svcqa.audio.decode import integrated_lufs, remove_dc
+from svcqa.audio import loudness
+from svcqa.audio.encode import write_wav
 from svcqa.core.errors import SvcqaError
 from svcqa.core.settings import RenderSettings
 from svcqa.core.store import Store
 from svcqa.core.workspace import Workspace
-from svcqa.cover.mixing import db_to_gain, limit_true_peak, true_peak_dbtp
 from svcqa.engines import svc
 from svcqa.listen.excerpts import Excerpt, ExcerptError, chosen_excerpts, read_excerpt
 from svcqa.train.checkpoints import Checkpoint
@@ -483,24 +481,17 @@ def match_loudness(
     (an undertrained generator often puts out a DC offset). Silence (no measurable loudness) is
     returned with ``None`` for loudness and gain.
     """
-    mono = remove_dc(np.asarray(samples), sample_rate_hz)
-    measured = integrated_lufs(mono, sample_rate_hz)
-    if not math.isfinite(measured):
-        return mono, None, None
-    gain_db = target_lufs - measured
-    out = mono
-    for _ in range(_LOUDNESS_ITERATIONS):
-        out = (mono * db_to_gain(gain_db)).astype(np.float32)
-        if true_peak_dbtp(out[None], _OVERSAMPLE) > ceiling_dbtp - _CEILING_MARGIN_DB:
-            limited, _ = limit_true_peak(
-                out[None], ceiling_dbtp - _CEILING_MARGIN_DB, sample_rate_hz, _LIMITER_WINDOW_MS, _OVERSAMPLE
-            )
-            out = limited[0]
-        measured = integrated_lufs(out, sample_rate_hz)
-        if abs(measured - target_lufs) <= _LOUDNESS_TOLERANCE_LU:
-            break
-        gain_db += target_lufs - measured
-    return out, round(measured, 3), round(gain_db, 3)
+    return loudness.match_loudness(
+        samples,
+        sample_rate_hz,
+        target_lufs,
+        ceiling_dbtp,
+        tolerance_lu=_LOUDNESS_TOLERANCE_LU,
+        max_iterations=_LOUDNESS_ITERATIONS,
+        limiter_window_ms=_LIMITER_WINDOW_MS,
+        oversample=_OVERSAMPLE,
+        ceiling_margin_db=_CEILING_MARGIN_DB,
+    )
 
 
 # -- the renderer -----------------------------------------------------------------------------
@@ -933,10 +924,7 @@ def _hash(data: Mapping[str, Any]) -> str:
 
 
 def _write_wav(path: Path, samples: np.ndarray, sample_rate_hz: int) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    sf.write(tmp, samples, sample_rate_hz, subtype=_WAV_SUBTYPE, format="WAV")
-    tmp.replace(path)
+    write_wav(path, samples, sample_rate_hz, _WAV_SUBTYPE)
 
 
 def _now() -> str:

@@ -36,23 +36,17 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
-import soxr
 from unidecode import unidecode
 
-from svcqa.audio import decode as audio
+from svcqa.audio.decode import read
+from svcqa.audio.encode import wav_bytes
+from svcqa.audio.loudness import dbfs, integrated_lufs
+from svcqa.audio.resample import resample
 from svcqa.core.errors import AudioError, DatasetError, WorkspaceError
+from svcqa.core.files import atomic_write_bytes, remove_partials
 from svcqa.core.settings import PrepareSettings, Settings, SlicerSettings
 from svcqa.core.workspace import Workspace
-from svcqa.prepare.slicer import (
-    Piece,
-    Problem,
-    encode_wav,
-    piece_name,
-    plan_slices,
-    read_audio,
-    remove_partials,
-    write_atomically,
-)
+from svcqa.prepare.slicer import Piece, Problem, piece_name, plan_slices
 
 ProgressCallback = Callable[[float, str], None]
 
@@ -366,7 +360,7 @@ def _draft_entry(
     pieces = None
     if to_slice:
         try:
-            samples, sample_rate_hz = read_audio(source_dir / relative)
+            samples, sample_rate_hz = read(source_dir / relative)
         except AudioError as exc:
             return _Draft(
                 dataclasses.replace(excluded, reasons=(*reasons, "unreadable"), note=str(exc)), None
@@ -516,7 +510,7 @@ class _Run:
         if not todo:
             return
         try:
-            samples, sample_rate_hz = read_audio(source)
+            samples, sample_rate_hz = read(source)
         except AudioError as exc:
             self.skipped.append(Problem(entry.source, f"Cannot decode the file: {exc}"))
             return
@@ -566,7 +560,7 @@ class _Run:
                 message = "A file svcqa did not write (or one edited since) is in the way; left as is."
                 self.conflicts.append(Problem(record.output, message))
                 return
-        write_atomically(target, data)
+        atomic_write_bytes(target, data)
         self._record(record)
         self.written.append(record)
 
@@ -627,11 +621,11 @@ def _render(
         clip = clip.mean(axis=1, keepdims=True)
         actions.append("mono")
     if sample_rate_hz != out_rate_hz and clip.shape[0] > 0:
-        clip = soxr.resample(clip, sample_rate_hz, out_rate_hz, quality="HQ")
+        clip = resample(clip, sample_rate_hz, out_rate_hz)
         actions.append("resample")
     clip = np.asarray(clip, dtype=np.float64)
     measured = clip[:, 0] if clip.shape[1] == 1 else clip
-    lufs = audio.integrated_lufs(measured, out_rate_hz)
+    lufs = integrated_lufs(measured, out_rate_hz)
     gain = 1.0
     if prep.normalise and math.isfinite(lufs):
         gain = 10 ** ((prep.target_lufs - lufs) / 20)
@@ -642,13 +636,13 @@ def _render(
         gain = ceiling / peak
     out = (clip * gain).astype(np.float32)
     return _Rendered(
-        data=encode_wav(out, out_rate_hz, prep.output_subtype),
+        data=wav_bytes(out, out_rate_hz, prep.output_subtype),
         actions=tuple(actions),
         duration_s=out.shape[0] / out_rate_hz,
         sample_rate_hz=out_rate_hz,
         channels=out.shape[1],
         lufs=round(lufs + 20 * math.log10(gain), 2) if math.isfinite(lufs) else None,
-        peak_dbfs=round(audio.dbfs(peak * gain), 2) if peak > 0 else None,
+        peak_dbfs=round(dbfs(peak * gain), 2) if peak > 0 else None,
     )
 
 
@@ -706,7 +700,7 @@ def _write_if_changed(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` atomically unless the file already holds exactly that."""
     if path.is_file() and path.read_text(encoding="utf-8") == text:
         return
-    write_atomically(path, text.encode("utf-8"))
+    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def file_sha256(path: Path) -> str:

@@ -22,8 +22,6 @@ Example
 from __future__ import annotations
 
 import dataclasses
-import io
-import os
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,10 +29,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import soundfile as sf
 
-from svcqa.audio import decode as audio
+from svcqa.audio.decode import read
+from svcqa.audio.encode import wav_bytes
 from svcqa.core.errors import AudioError, DatasetError, SvcqaError, WorkspaceError
+from svcqa.core.files import atomic_write_bytes, remove_partials
 from svcqa.core.settings import SlicerSettings
 from svcqa.dataset.run import find_audio_files
 
@@ -60,9 +59,6 @@ tutorial's (minimum length raised to 8000 ms). The length guarantees are not par
 SHORT_PIECE_POLICIES = ("merge", "drop")
 _RMS_WINDOW_HOPS = 4
 """The RMS window spans four hops (40 ms at the default hop), as the Audio Slicer's does."""
-_PARTIAL_SUFFIX = ".svcqa-partial"
-
-
 @dataclass(frozen=True)
 class Piece:
     """One span of the source kept as a clip, in seconds from the start of the file."""
@@ -398,58 +394,6 @@ def _settle_short(
         kept[lo : hi + 1] = [(kept[lo][0], kept[hi][1])]
 
 
-def read_audio(path: Path) -> tuple[np.ndarray, int]:
-    """Return the whole file as float32 ``(frames, channels)`` and its sample rate in Hz.
-
-    Raises :class:`AudioError` when no decoder can read it.
-    """
-    info = audio.probe(path)
-    chunks = list(audio.iter_chunks(path, info, chunk_s=60.0))
-    if not chunks:
-        return np.zeros((0, max(info.channels, 1)), dtype=np.float32), info.sample_rate
-    return np.concatenate(chunks).astype(np.float32, copy=False), info.sample_rate
-
-
-def encode_wav(samples: np.ndarray, sample_rate_hz: int, subtype: str) -> bytes:
-    """Return ``samples`` encoded as a WAV file of the given soundfile ``subtype``."""
-    buffer = io.BytesIO()
-    sf.write(buffer, samples, sample_rate_hz, subtype=subtype, format="WAV")
-    return buffer.getvalue()
-
-
-def write_atomically(path: Path, data: bytes) -> None:
-    """Write ``data`` to a hidden temporary name, sync it, then rename it to ``path``.
-
-    A killed run or a full disk leaves at most a ``.<name>.svcqa-partial`` file, never a
-    half-written ``path``. Raises :class:`WorkspaceError` when the folder cannot be written.
-    """
-    tmp = partial_path(path)
-    try:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
-        raise WorkspaceError(
-            f"Cannot write {path}: {exc}. Free disk space or choose another folder."
-        ) from exc
-
-
-def partial_path(path: Path) -> Path:
-    """Return the temporary name :func:`write_atomically` uses for ``path``."""
-    return path.with_name(f".{path.name}{_PARTIAL_SUFFIX}")
-
-
-def remove_partials(folder: Path) -> list[Path]:
-    """Delete temporary files a killed run left in ``folder``; return what was removed."""
-    leftovers = sorted(folder.glob(f".*{_PARTIAL_SUFFIX}")) if folder.is_dir() else []
-    for leftover in leftovers:
-        leftover.unlink(missing_ok=True)
-    return leftovers
-
-
 def piece_name(stem: str, index: int, count: int) -> str:
     """Return the file name of piece ``index`` (0-based) of ``count``: ``stem_001.wav`` etc."""
     width = max(3, len(str(count)))
@@ -476,7 +420,7 @@ def slice_file(
     settings = settings or SlicerSettings()
     check_settings(settings)
     try:
-        samples, sample_rate_hz = read_audio(source)
+        samples, sample_rate_hz = read(source)
     except AudioError as exc:
         raise AudioError(f"Cannot slice {source}: {exc}") from exc
     plan = plan_slices(samples, sample_rate_hz, settings)
@@ -489,7 +433,7 @@ def slice_file(
     for index, piece in enumerate(plan.pieces):
         target = out_dir / piece_name(stem or source.stem, index, len(plan.pieces))
         clip = samples[piece.frames(sample_rate_hz)]
-        write_atomically(target, encode_wav(clip, sample_rate_hz, settings.output_subtype))
+        atomic_write_bytes(target, wav_bytes(clip, sample_rate_hz, settings.output_subtype))
         outputs.append(target)
         if progress is not None:
             progress((index + 1) / len(plan.pieces), f"Wrote {target.name}")

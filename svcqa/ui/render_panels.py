@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import streamlit as st
 
-from svcqa.audio import decode as audio
+from svcqa.audio import decode
 from svcqa.core import jobs
 from svcqa.core.errors import SvcqaError
 from svcqa.core.settings import RenderSettings
@@ -52,7 +52,7 @@ def apply_suggestion(suggested: dict[str, excerpts.Excerpt]) -> None:
 @st.cache_data(max_entries=2, show_spinner=False)
 def song_audio(path: str, mtime_ns: int) -> tuple[np.ndarray, int]:
     """Return a song's mono samples and rate (cached per file version)."""
-    return audio.read_mono(Path(path))
+    return decode.read(Path(path), mono=True)
 
 
 @st.cache_data(max_entries=16, show_spinner="Finding the highest sustained notes...")
