@@ -133,11 +133,10 @@ def listen() -> None:
 
 def _listen_test(workspace_dir: Path) -> tuple[Workspace, Any, list[Any], Any]:
     """Return the workspace, its store, the test's stimuli and the listening settings."""
-    from svcqa.core.store import Store
     from svcqa.listen.listening import stimuli_from_renders
 
     ws = existing_workspace(workspace_dir)
-    return ws, Store(ws.db_path), stimuli_from_renders(ws), ws.load_settings().listen
+    return ws, ws.store(), stimuli_from_renders(ws), ws.load_settings().listen
 
 
 def _ranking_lines(results: Any) -> list[str]:

@@ -9,26 +9,22 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from svcqa.core.errors import SvcqaError
 from svcqa.core.files import atomic_write_bytes
+from svcqa.core.records import Record
 from svcqa.core.settings import ListenSettings
 from svcqa.core.store import Store
 from svcqa.listen.listening import Stimulus, next_pair, pair_audio, pending_pair
 
 
 @dataclass(frozen=True)
-class PairFiles:
-    """A pair's id and the files of its two sides."""
+class PairFiles(Record):
+    """A pair's id and the files of its two sides (``listen next --json``)."""
 
     pair_id: str
     a: Path
     b: Path
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return ``{"pair_id", "a", "b"}`` (the paths as strings)."""
-        return {"pair_id": self.pair_id, "a": str(self.a), "b": str(self.b)}
 
 
 def write_next_pair(

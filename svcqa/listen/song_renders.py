@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from svcqa.core.errors import SvcqaError
+from svcqa.core.records import Record
 from svcqa.core.settings import RenderSettings
 from svcqa.core.workspace import Workspace
 from svcqa.listen import excerpts
@@ -24,8 +25,9 @@ from svcqa.train.checkpoints import list_checkpoints
 
 
 @dataclass(frozen=True)
-class SongRenders:
-    """The renders of one excerpt of a song, one per checkpoint, with the settings they share."""
+class SongRenders(Record):
+    """The renders of one excerpt of a song, one per checkpoint, with the settings they share;
+    ``to_dict()`` is the ``render --json`` output."""
 
     workspace: Path
     excerpt: Excerpt
@@ -33,16 +35,6 @@ class SongRenders:
     settings: dict[str, Any]
     """The audio-changing settings, as stored with each render."""
     renders: tuple[RenderRecord, ...]
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the ``render --json`` output: workspace, excerpt, settings and renders."""
-        return {
-            "workspace": str(self.workspace),
-            "excerpt": self.excerpt.to_dict(),
-            "settings_hash": self.settings_hash,
-            "settings": self.settings,
-            "renders": [r.to_dict() for r in self.renders],
-        }
 
 
 def render_song(
