@@ -11,10 +11,10 @@ run:
 
 test:
 	@scripts/bootstrap.sh test
-	.venv/bin/python -m ruff check svcqa app_pages tests benchmarks streamlit_app.py
-	.venv/bin/python -m ruff format --check svcqa app_pages tests benchmarks streamlit_app.py
+	.venv/bin/python -m ruff check svcqa app_pages tests benchmarks streamlit_app.py conftest.py
+	.venv/bin/python -m ruff format --check svcqa app_pages tests benchmarks streamlit_app.py conftest.py
 	.venv/bin/python -m pytest
 
 lint:
-	.venv/bin/python -m ruff check svcqa app_pages tests benchmarks streamlit_app.py
-	.venv/bin/python -m ruff format --check svcqa app_pages tests benchmarks streamlit_app.py
+	.venv/bin/python -m ruff check svcqa app_pages tests benchmarks streamlit_app.py conftest.py
+	.venv/bin/python -m ruff format --check svcqa app_pages tests benchmarks streamlit_app.py conftest.py
