@@ -33,7 +33,6 @@ ATOMIC_WRITE_PENDING = {
     "engines/svc.py",
     "train/checkpoints.py",
     "cover/pipeline.py",
-    "cli/main.py",
 }
 """Modules of other work packages that still replace or rename files themselves."""
 

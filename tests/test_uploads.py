@@ -64,7 +64,9 @@ def test_the_workspace_upload_policy_applies_to_every_page_by_folder(tmp_path: P
     ws.save_settings(ws.load_settings().with_section("uploads", max_bytes=len(data) - 1))
     with pytest.raises(UploadError, match="over the"):
         save_upload(ws, "recordings/alice", "take2.wav", data)
-    ws.save_settings(ws.load_settings().with_section("uploads", max_duration_s=0.05, max_song_bytes=len(data)))
+    ws.save_settings(
+        ws.load_settings().with_section("uploads", max_duration_s=0.05, max_song_bytes=len(data))
+    )
     with pytest.raises(UploadError, match="min limit"):
         save_upload(ws, "songs", "long.wav", data)
     assert save_upload(ws, "songs", "fine.wav", data, UploadSettings()).name == "fine.wav"  # given limits win

@@ -48,7 +48,9 @@ class StreamResampler:
 
     def __init__(self, sample_rate_hz: int, target_rate_hz: int) -> None:
         if sample_rate_hz <= 0 or target_rate_hz <= 0:
-            raise AudioError(f"Sample rates must be positive, got {sample_rate_hz} Hz -> {target_rate_hz} Hz.")
+            raise AudioError(
+                f"Sample rates must be positive, got {sample_rate_hz} Hz -> {target_rate_hz} Hz."
+            )
         self._stream = (
             None
             if sample_rate_hz == target_rate_hz

@@ -27,6 +27,11 @@ from svcqa.core.errors import WorkspaceError
 from svcqa.core.files import atomic_write_json, json_hash
 from svcqa.core.records import Record, from_dict
 
+DEFAULT_PORT = 8501
+"""Port of the dashboard (``svcqa serve --port``); Makefile's PORT and .streamlit/config.toml repeat it."""
+DEFAULT_APP_URL = f"http://127.0.0.1:{DEFAULT_PORT}/"
+"""The dashboard's address on this machine, the base of vote-only links unless another is given."""
+
 
 @dataclass(frozen=True)
 class AuditSettings(Record):

@@ -64,7 +64,9 @@ def save_upload(
         raise UploadError(f"{shown!r} is {len(data) / 1e6:.0f} MB, over the {max_bytes / 1e6:.0f} MB limit.")
     filename = safe_filename(name)
     try:
-        return write_new(target_dir, filename, data, check=lambda tmp: _check_audio(tmp, shown, max_duration_s))
+        return write_new(
+            target_dir, filename, data, check=lambda tmp: _check_audio(tmp, shown, max_duration_s)
+        )
     except WorkspaceError as exc:
         cause = exc.__cause__
         reason = getattr(cause, "strerror", None) or cause or exc

@@ -32,8 +32,6 @@ TOY_NOTICE = (
     "a few hundred steps on a CPU. It shows how svcqa works; it does not sound like a singer."
 )
 DEFAULT_STEPS = 200
-AUDIT_VOICE = True
-"""The demo's audit measures pitch and voice too, as the Dataset page does (tests turn it off)."""
 _POLL_S = 2.0
 
 
@@ -102,12 +100,13 @@ def build_demo_model(
 
 def _prepare(ws: Workspace, source: Path, say: Callable[[str], None]) -> int:
     from svcqa.dataset.run import audit_dataset
+    from svcqa.dataset.voice_analysis import voice_available
     from svcqa.prepare.execute import execute_plan
     from svcqa.prepare.plan import build_plan
 
     settings = ws.load_settings()
     say("Auditing the demo recordings")
-    report = audit_dataset(source, settings, with_voice=AUDIT_VOICE)
+    report = audit_dataset(source, settings, with_voice=voice_available())
     plan = build_plan(source, report.to_dict()["clips"], SPEAKER, settings)
     result = execute_plan(plan, ws)
     count = len(result.written) + len(result.unchanged)
