@@ -55,6 +55,7 @@ import soundfile
 from svcqa.audio.encode import write_wav
 from svcqa.core import jobrunner, jobs
 from svcqa.core.errors import AudioError, JobError, ModelMissingError, SvcqaError
+from svcqa.core.files import file_sha256
 from svcqa.core.settings import CoverSettings, MixSettings, SeparationSettings
 from svcqa.core.workspace import Workspace
 from svcqa.cover import mixing
@@ -653,7 +654,7 @@ def _context(workspace: Workspace, request: CoverRequest, converter: Converter |
         checkpoint=checkpoint,
         checkpoint_path=checkpoint_path,
         config_path=config_path,
-        config_digest=checkpoints.file_sha256(config_path),
+        config_digest=file_sha256(config_path),
         speaker=speaker,
         f0_method=svc.resolve_f0_method(request.cover.f0_method),
         converter=converter or SvcInferConverter(workspace),
@@ -809,8 +810,8 @@ def _run_stage(
             settings=settings,
             output=output,
             removed=removed,
-            output_digest=checkpoints.file_sha256(context.folder / output),
-            removed_digest=checkpoints.file_sha256(context.folder / removed) if removed else None,
+            output_digest=file_sha256(context.folder / output),
+            removed_digest=file_sha256(context.folder / removed) if removed else None,
             details=details,
         )
     except Exception as exc:
@@ -969,4 +970,4 @@ def _slug(text: str) -> str:
 
 @functools.lru_cache(maxsize=64)
 def _digest(path: str, size_bytes: int, mtime_ns: int) -> str:
-    return checkpoints.file_sha256(Path(path))
+    return file_sha256(Path(path))
