@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from svcqa.cli.common import workspace_option
+from svcqa.cli.common import shown, workspace_option
 from svcqa.core.errors import SvcqaError
 from svcqa.core.settings import DEFAULT_PORT
 from svcqa.core.workspace import Workspace, default_root
@@ -48,12 +48,43 @@ def demo(workspace: Path | None, with_model: bool, steps: int | None) -> None:
 @click.option("--port", type=click.IntRange(1, 65535), default=DEFAULT_PORT, show_default=True)
 @click.option("--public", is_flag=True, help="Listen on all interfaces (requires a password).")
 @click.option("--no-demo", is_flag=True, help="Do not create the demo speaker in an empty workspace.")
-def serve(workspace: Path | None, port: int, public: bool, no_demo: bool) -> None:
+@click.option(
+    "--host",
+    "hosts",
+    multiple=True,
+    metavar="NAME[:PORT]",
+    help="A host name browsers reach the dashboard by, besides 127.0.0.1/localhost at --port "
+    "(repeatable; adds to the settings' server.allowed_hosts). Other names are refused.",
+)
+@click.option(
+    "--tls-cert",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="PEM certificate: serve HTTPS (with --tls-key).",
+)
+@click.option("--tls-key", type=click.Path(dir_okay=False, path_type=Path), default=None, help="PEM private key of --tls-cert.")
+def serve(
+    workspace: Path | None,
+    port: int,
+    public: bool,
+    no_demo: bool,
+    hosts: tuple[str, ...],
+    tls_cert: Path | None,
+    tls_key: Path | None,
+) -> None:
     """Start the dashboard on 127.0.0.1 (creating the demo workspace when it is empty)."""
     from svcqa.cli.serve import serve_app
 
     try:
-        code = serve_app(Workspace(workspace or default_root()), port=port, public=public, demo=not no_demo)
+        code = serve_app(
+            Workspace(workspace or default_root()),
+            port=port,
+            public=public,
+            demo=not no_demo,
+            hosts=hosts,
+            tls_cert=tls_cert,
+            tls_key=tls_key,
+        )
     except SvcqaError as exc:
         raise click.ClickException(str(exc)) from exc
     sys.exit(code)
@@ -78,3 +109,20 @@ def password_set(workspace: Path | None, from_stdin: bool) -> None:
         secret = click.prompt("New password", hide_input=True, confirmation_prompt=True)
     set_password(ws.auth_path, secret)
     click.echo(f"Password set for {ws.root}; start with: python -m svcqa serve --public --workspace {ws.root}")
+
+
+@password.command("unlock")
+@workspace_option
+def password_unlock(workspace: Path | None) -> None:
+    """End every client's wait after wrong passwords or listening links (e.g. when a guesser
+    made the owner wait); the server need not be restarted."""
+    from svcqa.core.auth import unlock
+
+    ws = Workspace(workspace or default_root())
+    if not ws.db_path.is_file():
+        click.echo(f"No failed logins recorded in {ws.root}.")
+        return
+    cleared = unlock(ws.store())
+    click.echo(f"Cleared the failed attempts of {len(cleared)} client(s) in {ws.root}.")
+    for failure in cleared:
+        click.echo(f"  {shown(failure.client)}: {failure.failures} failed")

@@ -8,6 +8,7 @@ Exit codes: 0 when the command ran (whatever it found), 1 when it could not do i
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,9 @@ from svcqa.core.workspace import ENV_VAR, Workspace
 EXIT_FAILED = 1
 EXIT_BAD_ARGS = 2
 SHOWN_NAME_CHARS = 120
+_CONTROL = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+"""Characters a terminal acts on or that reorder text (escape sequences, line breaks, bidi
+overrides); a tab is kept."""
 
 
 def write_json(data: Any, out: str) -> None:
@@ -60,15 +64,39 @@ def existing_workspace(path: Path) -> Workspace:
     return Workspace(path)
 
 
+def printable(text: str, keep_newlines: bool = False) -> str:
+    r"""Return ``text`` with its control characters written as escapes, so a file name cannot
+    move the cursor, recolour the terminal, fake a line or reverse the text.
+
+    >>> printable("take\x1b[2J\u202egnp.wav\nDone.")
+    'take\\x1b[2J\\u202egnp.wav\\nDone.'
+    """
+    return _CONTROL.sub(
+        lambda m: m.group() if keep_newlines and m.group() == "\n" else m.group().encode("unicode_escape").decode(),
+        text,
+    )
+
+
+def shown(name: str) -> str:
+    r"""Return a name from outside (a file, a client) for one line of output: escaped and shortened.
+
+    >>> shown("a\x1b[31m.wav"), len(shown("x" * 500))
+    ('a\\x1b[31m.wav', 123)
+    """
+    text = printable(name)
+    return text if len(text) <= SHOWN_NAME_CHARS else f"{text[:SHOWN_NAME_CHARS]}..."
+
+
 def echo_lines(lines: list[str], json_out: str | None) -> None:
-    """Print ``lines`` to stdout, or to stderr when the JSON goes to stdout."""
+    """Print ``lines`` to stdout, or to stderr when the JSON goes to stdout; each stays one line
+    (control characters in the names they hold are escaped)."""
     for line in lines:
-        click.echo(line, err=json_out == "-")
+        click.echo(printable(line), err=json_out == "-")
 
 
 def echo_err(line: str) -> None:
-    """Print ``line`` to stderr (progress that must not mix with JSON on stdout)."""
-    click.echo(line, err=True)
+    """Print ``line`` to stderr (progress that must not mix with JSON on stdout), escaped."""
+    click.echo(printable(line), err=True)
 
 
 def os_error_message(exc: OSError) -> str:
@@ -79,14 +107,14 @@ def os_error_message(exc: OSError) -> str:
     >>> os_error_message(FileNotFoundError(2, "No such file or directory", "a.wav"))
     'No such file or directory: a.wav'
     """
-    name = exc.filename if exc.filename is not None else ""
-    shown = str(name) if len(str(name)) <= SHOWN_NAME_CHARS else f"{str(name)[:SHOWN_NAME_CHARS]}..."
+    name = shown(str(exc.filename)) if exc.filename is not None else ""
     reason = exc.strerror or str(exc)
-    return f"{reason}: {shown}" if shown else reason
+    return f"{reason}: {name}" if name else reason
 
 
 class Commands(click.Group):
-    """The command group: refuses NUL bytes in arguments and turns OS errors into one-line messages.
+    """The command group: refuses NUL bytes in arguments, turns OS errors into one-line messages
+    and escapes control characters in every error message.
 
     A file name with a NUL byte cannot exist; a name too long, a folder without permission or
     a full disk are the user's to fix, so they end the command with the reason, not a traceback.
@@ -102,3 +130,6 @@ class Commands(click.Group):
             return super().invoke(ctx)
         except OSError as exc:
             raise click.ClickException(os_error_message(exc)) from exc
+        except click.ClickException as exc:
+            exc.message = printable(exc.message, keep_newlines=True)
+            raise

@@ -94,8 +94,9 @@ def separate(
     from svcqa.engines.separation import separate as separate_song
 
     ws = Workspace(workspace or default_root())
+    saved = ws.load_settings()
     settings = separation_settings(
-        ws.load_settings().separation,
+        saved.separation,
         stages,
         download,
         {"vocals": vocals_model, "dereverb": dereverb_model, "karaoke": karaoke_model},
@@ -109,6 +110,7 @@ def separate(
             model_dir or ws.separation_models,
             settings,
             progress=lambda fraction, message: click.echo(f"{fraction:4.0%} {message}", err=True),
+            max_input_s=saved.limits.separate_max_s,
         )
     except AudioError as exc:
         raise click.UsageError(str(exc)) from exc
@@ -150,7 +152,8 @@ def mix_command(
 
     if out.suffix.lower() not in MIX_FORMATS:
         raise click.UsageError(f"--out must end in {', '.join(MIX_FORMATS)}.")
-    base = Workspace(workspace).load_settings().mix if workspace else Settings().mix
+    saved = Workspace(workspace).load_settings() if workspace else Settings()
+    base = saved.mix
     changes = {
         name: value
         for name, value in (
@@ -163,7 +166,7 @@ def mix_command(
         if value is not None
     }
     try:
-        result = mix(vocals, instrumental, out, dataclasses.replace(base, **changes))
+        result = mix(vocals, instrumental, out, dataclasses.replace(base, **changes), saved.limits.mix_max_s)
     except AudioError as exc:
         raise click.UsageError(str(exc)) from exc
     lines = [

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from svcqa.cli.common import workspace_option, write_json
+from svcqa.cli.common import echo_lines, workspace_option, write_json
 from svcqa.core.errors import DatasetError
 from svcqa.core.settings import Settings
 from svcqa.core.workspace import Workspace
@@ -40,8 +40,7 @@ def audit(
     except DatasetError as exc:
         raise click.UsageError(str(exc)) from exc
     if json_out != "-":
-        for line in summary_lines(report):
-            click.echo(line)
+        echo_lines(summary_lines(report), json_out)
     if json_out:
         write_json(report.to_dict(), json_out)
 
@@ -53,14 +52,19 @@ def audit(
 @workspace_option
 def pitch(song: Path, dataset_dir: Path, json_out: str | None, workspace: Path | None) -> None:
     """Check which notes of SONG's vocals the dataset does not cover, and suggest a transpose."""
+    from svcqa.audio.decode import check_duration, probe
     from svcqa.core.errors import AudioError
     from svcqa.dataset.dataset_voice import check_song
+    from svcqa.dataset.pitch import PITCH_LIMIT
     from svcqa.dataset.run import audit_dataset
 
     settings = Workspace(workspace).load_settings() if workspace else None
+    chosen = settings or Settings()
     try:
+        check_duration(probe(song), chosen.limits.pitch_max_s, PITCH_LIMIT)  # before the audit's minutes
         report = audit_dataset(dataset_dir, settings, with_voice=True)
-        result = check_song(song, [(c.measurement, c.codes) for c in report.clips], (settings or Settings()).pitch)
+        rows = [(c.measurement, c.codes) for c in report.clips]
+        result = check_song(song, rows, chosen.pitch, chosen.limits.pitch_max_s)
     except DatasetError as exc:
         raise click.UsageError(str(exc)) from exc
     except AudioError as exc:

@@ -14,7 +14,7 @@ import sys
 import click
 
 from svcqa.cli import admin, cover, dataset, listen, prepare, train
-from svcqa.cli.common import EXIT_FAILED, Commands
+from svcqa.cli.common import EXIT_FAILED, Commands, printable
 from svcqa.core.errors import SvcqaError
 
 
@@ -51,7 +51,7 @@ def run() -> None:
     try:
         main(standalone_mode=True)
     except SvcqaError as exc:
-        click.echo(f"error: {exc}", err=True)
+        click.echo(printable(f"error: {exc}", keep_newlines=True), err=True)
         sys.exit(EXIT_FAILED)
 
 

@@ -9,6 +9,7 @@ import click
 
 from svcqa.cli.common import EXIT_FAILED, echo_lines, workspace_option, write_json
 from svcqa.core.errors import DatasetError, SvcqaError
+from svcqa.core.settings import Settings
 from svcqa.core.workspace import Workspace
 
 
@@ -37,14 +38,14 @@ def slice_command(
     from svcqa.prepare.report import slice_lines
     from svcqa.prepare.slicer import check_settings, preset, slice_path
 
-    base = Workspace(workspace).load_settings().slicer if workspace else None
+    saved = Workspace(workspace).load_settings() if workspace else Settings()
     try:
-        settings = preset(preset_name, base)
+        settings = preset(preset_name, saved.slicer)
         check_settings(settings)
     except SvcqaError as exc:
         raise click.UsageError(str(exc)) from exc
     try:
-        batch = slice_path(source, out_dir, settings)
+        batch = slice_path(source, out_dir, settings, max_input_s=saved.limits.slice_max_s)
     except DatasetError as exc:
         raise click.UsageError(str(exc)) from exc
     echo_lines(slice_lines(batch), json_out)

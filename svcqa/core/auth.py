@@ -1,7 +1,8 @@
 """Password protection for public mode: a salted scrypt hash in the workspace, never the password.
 
 ``python -m svcqa password set`` writes ``<workspace>/.svcqa/auth.json`` (mode 0600). The app
-compares a derived key in constant time and rate-limits failed attempts per client address.
+compares a derived key in constant time and makes each client wait longer after each failed
+attempt (:class:`Lockout`, kept in the workspace database); ``svcqa password unlock`` ends the waits.
 
 Example
 -------
@@ -21,11 +22,14 @@ import json
 import secrets
 import threading
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from pathlib import Path
 
 from svcqa.core.errors import SvcqaError
 from svcqa.core.files import atomic_write_json
+from svcqa.core.settings import ServerSettings
+from svcqa.core.store import Store
+from svcqa.core.store.login_failures import LoginFailure
 
 MIN_PASSWORD_CHARS = 10
 AUTH_FILE_MODE = 0o600
@@ -74,31 +78,75 @@ def verify_password(path: Path, attempt: str) -> bool:
     return hmac.compare_digest(_derive(attempt, salt, params), expected)
 
 
-@dataclass
-class RateLimiter:
-    """Allows ``max_failures`` failed attempts per client within ``window_s``, then locks it out."""
+def wait_after_s(failures: int, settings: ServerSettings) -> float:
+    """Return how long a client waits after its ``failures``-th failed attempt in a row: nothing
+    for the first few, then a wait that doubles each time up to ``settings.login_max_delay_s``.
 
-    max_failures: int = 5
-    window_s: float = 300.0
-    _failures: dict[str, list[float]] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    >>> [wait_after_s(n, ServerSettings()) for n in (1, 4, 5, 6, 7, 14, 1000)]
+    [0.0, 0.0, 1.0, 2.0, 4.0, 300.0, 300.0]
+    """
+    beyond = failures - settings.login_free_failures
+    if beyond < 0:
+        return 0.0
+    return min(settings.login_max_delay_s, settings.login_delay_s * 2.0 ** min(beyond, 64))
 
-    def retry_after_s(self, client: str, now: float | None = None) -> float:
-        """Return how long ``client`` must wait before another attempt (0 when allowed)."""
-        now = time.monotonic() if now is None else now
+
+class Lockout:
+    """Slows down guessing: each client's failed attempts of one kind (``password``, ``link``) make
+    it wait longer before the next, never for good.
+
+    The counts live in the workspace database, not in the server's memory or caches, so no
+    browser message resets them and every server process shares them; an attempt is claimed
+    (counted as failed) before it is checked, atomically, so attempts sent at the same moment
+    cannot all be checked. A success clears only its own kind, so a valid listening link does
+    not reset password guesses.
+    """
+
+    def __init__(self, store: Store, settings: ServerSettings, clock: Callable[[], float] = time.time) -> None:
+        self._failures = store.login_failures
+        self._settings = settings
+        self._clock = clock
+
+    def claim(self, kind: str, client: str) -> float:
+        """Return 0.0 when ``client`` may try now (the try counts as failed until :meth:`succeeded`),
+        else the seconds it must still wait."""
+        return self._failures.claim(
+            f"{kind}:{client}",
+            self._clock(),
+            self._settings.login_forget_s,
+            lambda failures: wait_after_s(failures, self._settings),
+        )
+
+    def succeeded(self, kind: str, client: str) -> None:
+        """Forget ``client``'s failures of ``kind`` (its attempt was right)."""
+        self._failures.clear(f"{kind}:{client}")
+
+
+def unlock(store: Store) -> list[LoginFailure]:
+    """Forget every client's failed attempts (``svcqa password unlock``); return them."""
+    return store.login_failures.clear_all()
+
+
+class AdmittedSessions:
+    """The browser sessions that entered the password, by Streamlit session id.
+
+    Kept by the server process, never in a session's own state: a browser can send widget
+    values for its session, but cannot add itself here.
+    """
+
+    def __init__(self) -> None:
+        self._ids: set[str] = set()
+        self._lock = threading.Lock()
+
+    def admit(self, session_id: str) -> None:
+        """Remember that ``session_id`` entered the password."""
         with self._lock:
-            recent = [t for t in self._failures.get(client, []) if now - t < self.window_s]
-            self._failures[client] = recent
-            if len(recent) < self.max_failures:
-                return 0.0
-            return self.window_s - (now - recent[0])
+            self._ids.add(session_id)
 
-    def record_failure(self, client: str, now: float | None = None) -> None:
-        """Count one failed attempt of ``client``."""
+    def __contains__(self, session_id: object) -> bool:
         with self._lock:
-            self._failures.setdefault(client, []).append(time.monotonic() if now is None else now)
+            return session_id in self._ids
 
-    def reset(self, client: str) -> None:
-        """Forget ``client``'s failures (after a success)."""
-        with self._lock:
-            self._failures.pop(client, None)
+
+ADMITTED_SESSIONS = AdmittedSessions()
+"""The sessions of this server process that entered the password."""

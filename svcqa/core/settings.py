@@ -31,6 +31,10 @@ DEFAULT_PORT = 8501
 """Port of the dashboard (``svcqa serve --port``); Makefile's PORT and .streamlit/config.toml repeat it."""
 DEFAULT_APP_URL = f"http://127.0.0.1:{DEFAULT_PORT}/"
 """The dashboard's address on this machine, the base of vote-only links unless another is given."""
+MAX_AUDIO_CHANNELS = 32
+"""A header claiming more channels than this is damaged (or hostile): the file is refused as unreadable."""
+MAX_SAMPLE_RATE_HZ = 768_000
+"""A header claiming a higher sample rate than this is damaged (or hostile): refused as unreadable."""
 
 
 @dataclass(frozen=True)
@@ -199,6 +203,47 @@ class UploadSettings(Record):
     """Size limit of a song uploaded into ``songs/`` (Renders and Cover pages)."""
     max_duration_s: float = 1800.0
     """Longest audio accepted (30 min): a song, or a set of takes, never hours."""
+
+
+@dataclass(frozen=True)
+class LimitSettings(Record):
+    """The longest input each command and page decodes (seconds, by the file's header).
+
+    A longer file is refused before any decoding, with a message naming the limit: a 1 MB FLAC
+    of silence can claim hours, which would take minutes and gigabytes to decode. Files that
+    decode past their header's length are stopped at the limit too. The audit needs no limit:
+    it streams every file in chunks (a 2 h file takes seconds and flat memory).
+    """
+
+    slice_max_s: float = 3600.0
+    """``svcqa slice``, ``svcqa prepare`` and the Prepare page slice recordings up to 1 h; cut longer ones into takes."""
+    pitch_max_s: float = 1800.0
+    """``svcqa pitch`` and the Dataset page's song check analyse songs up to 30 min (the upload limit)."""
+    separate_max_s: float = 1800.0
+    """``svcqa separate`` and the Cover page separate songs up to 30 min (the upload limit)."""
+    mix_max_s: float = 1800.0
+    """``svcqa mix`` and the Cover page mix stems up to 30 min: the mix holds both in memory."""
+
+
+@dataclass(frozen=True)
+class ServerSettings(Record):
+    """Who may reach the dashboard (``svcqa serve``) and how wrong passwords are slowed down."""
+
+    allowed_hosts: tuple[str, ...] = ()
+    """Host names the dashboard answers to besides 127.0.0.1, localhost and [::1] at its port
+    (``serve --host`` adds more): the names users type to reach it in public mode or through a
+    proxy. Requests naming any other host are refused, which stops DNS rebinding."""
+    trusted_proxies: tuple[str, ...] = ()
+    """Addresses of reverse proxies whose ``X-Forwarded-For`` names the client; empty: the
+    socket's peer is the client and that header is ignored."""
+    login_free_failures: int = 5
+    """Wrong passwords (or listening links) a client may send before it has to wait."""
+    login_delay_s: float = 1.0
+    """The first wait after the free failures; it doubles with every further failure."""
+    login_max_delay_s: float = 300.0
+    """The wait stops growing here, so no one (the owner included) is ever locked out for good."""
+    login_forget_s: float = 86_400.0
+    """A client's failures are forgotten this long after its last one."""
 
 
 TRAIN_PRECISIONS: tuple[str, ...] = ("32", "16-mixed", "bf16-mixed")
@@ -455,6 +500,8 @@ class Settings:
     voice: VoiceSettings = field(default_factory=VoiceSettings)
     render: RenderSettings = field(default_factory=RenderSettings)
     uploads: UploadSettings = field(default_factory=UploadSettings)
+    limits: LimitSettings = field(default_factory=LimitSettings)
+    server: ServerSettings = field(default_factory=ServerSettings)
 
     def with_section(self, section: str, **changes: Any) -> Settings:
         """Return a copy with fields of one section changed."""

@@ -36,10 +36,11 @@ from svcqa.audio.true_peak import limit_true_peak, true_peak_dbtp
 from svcqa.core.errors import AudioError, SvcqaError
 from svcqa.core.files import atomic_write_bytes
 from svcqa.core.records import Record
-from svcqa.core.settings import MixSettings
+from svcqa.core.settings import LimitSettings, MixSettings
 
 MIX_FORMATS: dict[str, str] = FORMATS
 """Output file suffix -> encoder format."""
+MIX_LIMIT = "the mix (limits.mix_max_s in the settings)"
 
 _LOSSLESS_SUBTYPE = "PCM_24"
 # The limiter aims this far under the ceiling, so re-quantisation cannot cross it.
@@ -76,7 +77,7 @@ class MixResult(Record):
     """Plain-language remarks about the inputs (clipping, silent accompaniment)."""
 
 
-def load_audio(path: Path, sample_rate_hz: int) -> np.ndarray:
+def load_audio(path: Path, sample_rate_hz: int, max_input_s: float | None = None) -> np.ndarray:
     """Return the audio of ``path`` resampled to ``sample_rate_hz``.
 
     Parameters
@@ -85,6 +86,8 @@ def load_audio(path: Path, sample_rate_hz: int) -> np.ndarray:
         Anything :func:`svcqa.audio.decode.probe` can decode (soundfile, else ffmpeg).
     sample_rate_hz : int > 0
         The rate to resample to (:func:`svcqa.audio.resample.resample`).
+    max_input_s : float > 0, optional
+        Refuse a longer file before decoding it; default ``LimitSettings().mix_max_s``.
 
     Returns
     -------
@@ -94,10 +97,11 @@ def load_audio(path: Path, sample_rate_hz: int) -> np.ndarray:
     Raises
     ------
     AudioError
-        The file is missing or cannot be decoded.
+        The file is missing, cannot be decoded or is longer than ``max_input_s``.
     """
+    limit_s = LimitSettings().mix_max_s if max_input_s is None else max_input_s
     try:
-        frames, _ = read(path, sample_rate_hz)
+        frames, _ = read(path, sample_rate_hz, max_duration_s=limit_s, work=MIX_LIMIT)
     except AudioError as exc:
         raise AudioError(f"Cannot read {path}: {exc}") from exc
     return np.ascontiguousarray(frames.T, dtype=np.float32)
@@ -125,6 +129,7 @@ def mix(
     accompaniment_path: Path,
     out_path: Path,
     settings: MixSettings | None = None,
+    max_input_s: float | None = None,
 ) -> MixResult:
     """Return the record of mixing ``vocals_path`` over ``accompaniment_path`` into ``out_path``.
 
@@ -138,6 +143,9 @@ def mix(
     settings : MixSettings, optional
         Target loudness (LUFS), ceiling (dBTP), balance (dB), offset (ms), vocal chain; default
         ``MixSettings()``.
+    max_input_s : float > 0, optional
+        Longest stem mixed; a longer one is refused before decoding (default
+        ``LimitSettings().mix_max_s``).
 
     Returns
     -------
@@ -148,7 +156,7 @@ def mix(
     Raises
     ------
     AudioError
-        An input cannot be decoded.
+        An input cannot be decoded or is longer than ``max_input_s``.
     SvcqaError
         Silent or too short vocals, an output that would overwrite an input or has an unknown
         format, or a target too loud to reach under the ceiling.
@@ -157,8 +165,8 @@ def mix(
     vocals_path, accompaniment_path, out_path = Path(vocals_path), Path(accompaniment_path), Path(out_path)
     audio_format = _output_format(out_path, (vocals_path, accompaniment_path))
     sr = settings.sample_rate_hz
-    vocals = remove_dc(load_audio(vocals_path, sr), sr)
-    accompaniment = remove_dc(load_audio(accompaniment_path, sr), sr)
+    vocals = remove_dc(load_audio(vocals_path, sr, max_input_s), sr)
+    accompaniment = remove_dc(load_audio(accompaniment_path, sr, max_input_s), sr)
     notes = [
         _clipping_note(path, audio, settings.clip_level)
         for path, audio in ((vocals_path, vocals), (accompaniment_path, accompaniment))

@@ -72,11 +72,18 @@ def singing_coverage(rows: list[tuple[Measurement, list[str]]], settings: PitchS
     )
 
 
-def check_song(song: Path, rows: list[tuple[Measurement, list[str]]], settings: PitchSettings) -> SongCheck:
-    """Return what ``song`` (its vocals) needs that the audited dataset's singing lacks."""
+def check_song(
+    song: Path,
+    rows: list[tuple[Measurement, list[str]]],
+    settings: PitchSettings,
+    max_input_s: float | None = None,
+) -> SongCheck:
+    """Return what ``song`` (its vocals) needs that the audited dataset's singing lacks; a song
+    longer than ``max_input_s`` (default ``LimitSettings().pitch_max_s``) is refused before decoding."""
     from svcqa.dataset.pitch import analyse_song_file
 
-    return song_check(analyse_song_file(song, settings), singing_coverage(rows, settings), settings)
+    notes = analyse_song_file(song, settings, max_input_s=max_input_s)
+    return song_check(notes, singing_coverage(rows, settings), settings)
 
 
 def _confidence(voice: dict[str, Any]) -> float:

@@ -47,11 +47,12 @@ import scipy.ndimage
 from svcqa.audio.decode import read
 from svcqa.audio.resample import resample
 from svcqa.core.errors import ModelMissingError
-from svcqa.core.settings import PitchSettings
+from svcqa.core.settings import LimitSettings, PitchSettings
 
 log = logging.getLogger(__name__)
 
 TRACKERS: tuple[str, ...] = ("parselmouth", "crepe-tiny", "crepe-full", "rmvpe")
+PITCH_LIMIT = "the song check (limits.pitch_max_s in the settings)"
 DEFAULT_TRACKER = "parselmouth"
 NOTE_NAMES: tuple[str, ...] = ("C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B")
 _NEURAL_RATE_HZ = 16_000
@@ -475,7 +476,10 @@ def pitch_stats(track: F0Track, settings: PitchSettings) -> PitchStats:
 
 
 def analyse_song_file(
-    path: Path, settings: PitchSettings | None = None, workspace_root: Path | None = None
+    path: Path,
+    settings: PitchSettings | None = None,
+    workspace_root: Path | None = None,
+    max_input_s: float | None = None,
 ) -> dict[int, float]:
     """Return the voiced seconds per integer MIDI note of a song's vocals file.
 
@@ -485,12 +489,16 @@ def analyse_song_file(
         A vocals file (anything :func:`svcqa.audio.decode.read` decodes).
     settings : PitchSettings, optional
         Defaults to ``PitchSettings()``.
+    max_input_s : float > 0, optional
+        Longest song analysed; a longer one is refused before decoding (default
+        ``LimitSettings().pitch_max_s``).
 
     Raises
     ------
     AudioError
-        The file cannot be decoded.
+        The file cannot be decoded or is longer than ``max_input_s``.
     """
     settings = settings or PitchSettings()
-    audio, rate_hz = read(Path(path), mono=True)
+    limit_s = LimitSettings().pitch_max_s if max_input_s is None else max_input_s
+    audio, rate_hz = read(Path(path), mono=True, max_duration_s=limit_s, work=PITCH_LIMIT)
     return pitch_stats(track_f0(audio, rate_hz, settings, workspace_root), settings).note_seconds

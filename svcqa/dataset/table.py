@@ -39,6 +39,23 @@ def filter_clips(frame: pd.DataFrame, flags: list[str], search: str = "") -> pd.
     return frame[keep]
 
 
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+"""A spreadsheet reads a cell starting with one of these as a formula (CSV injection)."""
+
+
+def csv_cell(value: Any) -> Any:
+    """Return ``value`` safe for a spreadsheet: text starting like a formula gets a leading ``'``;
+    numbers (a negative loudness) stay numbers.
+
+    >>> csv_cell("=HYPERLINK(1)"), csv_cell("-rf.wav"), csv_cell("take.wav"), csv_cell(-20.5)
+    ("'=HYPERLINK(1)", "'-rf.wav", 'take.wav', -20.5)
+    """
+    return f"'{value}" if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
+
+
 def to_csv(report: dict[str, Any]) -> bytes:
-    """Return the report's clip table as UTF-8 CSV bytes."""
-    return clips_frame(report).to_csv(index=False).encode("utf-8")
+    """Return the report's clip table as UTF-8 CSV bytes, every text cell :func:`csv_cell`-safe."""
+    frame = clips_frame(report)
+    text_columns = frame.select_dtypes(exclude=["number", "bool"]).columns
+    frame[text_columns] = frame[text_columns].map(csv_cell)
+    return frame.to_csv(index=False).encode("utf-8")

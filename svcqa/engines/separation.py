@@ -47,9 +47,9 @@ from typing import Any
 import requests
 import soundfile
 
-from svcqa.audio.decode import probe
+from svcqa.audio.decode import check_duration, probe
 from svcqa.core.errors import AudioError, ModelMissingError, SvcqaError
-from svcqa.core.settings import SeparationSettings
+from svcqa.core.settings import LimitSettings, SeparationSettings
 from svcqa.demo.tiny_separation_model import DOWNLOAD_CHECKS_FILE, MDX_DATA_FILE, VR_DATA_FILE
 
 STAGES: tuple[str, ...] = ("vocals", "dereverb", "karaoke")
@@ -273,6 +273,7 @@ def separate(
     model_dir: Path,
     settings: SeparationSettings | None = None,
     progress: ProgressCallback | None = None,
+    max_input_s: float | None = None,
 ) -> SeparationResult:
     """Return the stems of ``song`` after each selected stage, written as WAV into ``out_dir``.
 
@@ -290,6 +291,9 @@ def separate(
         ``SeparationSettings()``.
     progress : callable, optional
         Called as ``progress(fraction, message)`` when a stage loads, separates and ends.
+    max_input_s : float > 0, optional
+        Longest song separated; a longer one is refused before decoding (default
+        ``LimitSettings().separate_max_s``).
 
     Returns
     -------
@@ -303,7 +307,7 @@ def separate(
         A model or data file is missing (downloads off) or could not be downloaded; the message
         names every missing file and the folder. Checked for all stages before any work.
     AudioError
-        The song cannot be decoded or holds no usable audio.
+        The song cannot be decoded, holds no usable audio or is longer than ``max_input_s``.
     SvcqaError
         No or unknown stages, an unsupported model, or a model whose stems do not fit its stage.
     """
@@ -311,7 +315,7 @@ def separate(
     stages = _ordered_stages(settings.stages)
     song = Path(song).absolute()
     out_dir = Path(out_dir).absolute()
-    _check_song(song)
+    _check_song(song, LimitSettings().separate_max_s if max_input_s is None else max_input_s)
     folder = model_folder(model_dir)
     catalogue = supported_models(folder, settings.allow_download)
     plan = [(stage, find_model(catalogue, _stage_model(settings, stage))) for stage in stages]
@@ -383,11 +387,12 @@ def _stage_model(settings: SeparationSettings, stage: str) -> str:
     return str(getattr(settings, f"{stage}_model"))
 
 
-def _check_song(song: Path) -> None:
+def _check_song(song: Path, max_input_s: float) -> None:
     if not song.is_file():
         raise AudioError(f"The song {song} does not exist.")
     try:
         info = probe(song)
+        check_duration(info, max_input_s, "separation (limits.separate_max_s in the settings)")
     except AudioError as exc:
         raise AudioError(f"Cannot decode the song {song.name}: {exc}") from exc
     if info.frames <= 0:

@@ -36,7 +36,15 @@ from svcqa.core.files import (
 from svcqa.core.records import Record
 from svcqa.core.settings import PrepareSettings
 from svcqa.core.workspace import Workspace
-from svcqa.prepare.plan import PlanEntry, PlannedOutput, PreparePlan, ProgressCallback
+from svcqa.prepare.plan import (
+    LINK_OUTSIDE,
+    PlanEntry,
+    PlannedOutput,
+    PreparePlan,
+    ProgressCallback,
+    leads_outside,
+    link_outside_note,
+)
 from svcqa.prepare.slicer import Piece, Problem
 
 _RECIPE_VERSION = 1
@@ -121,7 +129,7 @@ def execute_plan(
     run.skipped.extend(
         Problem(e.source, e.note or "Flagged unreadable by the audit; skipped.")
         for e in plan.entries
-        if not e.include and "unreadable" in e.reasons
+        if not e.include and ("unreadable" in e.reasons or LINK_OUTSIDE in e.reasons)
     )
     included = plan.included
     for index, entry in enumerate(included):
@@ -163,6 +171,9 @@ class _Run:
     def prepare(self, entry: PlanEntry) -> None:
         """Write the outputs of ``entry`` that are missing or out of date."""
         source = self.plan.source_dir / entry.source
+        if leads_outside(self.plan.source_dir, entry.source):  # made a link after the plan was shown
+            self.skipped.append(Problem(entry.source, link_outside_note(self.plan.source_dir, entry.source)))
+            return
         try:
             source_hash = file_sha256(source)
         except OSError as exc:

@@ -33,12 +33,14 @@ from svcqa.core.files import safe_name, text_sha256
 from svcqa.core.records import Record
 from svcqa.core.settings import PrepareSettings, Settings, SlicerSettings
 from svcqa.core.workspace import Workspace
-from svcqa.prepare.slicer import Piece, piece_name, plan_slices
+from svcqa.prepare.slicer import SLICE_LIMIT, Piece, piece_name, plan_slices
 
 ProgressCallback = Callable[[float, str], None]
 
 NO_PIECES = "no_pieces"
 """Exclusion reason of a long clip in which slicing found no piece of usable length."""
+LINK_OUTSIDE = "link_outside"
+"""Exclusion reason of a symbolic link leading out of the source folder (never overridable)."""
 
 _MAX_STEM_CHARS = 80
 _SAFE_SPEAKER = re.compile(rf"[A-Za-z0-9_-][A-Za-z0-9._-]{{0,{_MAX_STEM_CHARS - 1}}}")
@@ -154,6 +156,31 @@ def _will_slice(row: Mapping[str, Any], settings: Settings) -> bool:
     )
 
 
+def leads_outside(source_dir: Path, relative: str) -> bool:
+    """Return True when ``source_dir/relative`` is (or lies under) a symbolic link whose target is
+    outside ``source_dir``: prepare never copies a file from elsewhere into the dataset.
+
+    >>> import os, tempfile
+    >>> folder = Path(tempfile.mkdtemp())
+    >>> (folder / "take.wav").write_bytes(b"")
+    0
+    >>> os.symlink("/etc/hostname", folder / "out.wav")
+    >>> leads_outside(folder, "take.wav"), leads_outside(folder, "out.wav")
+    (False, True)
+    """
+    root = source_dir.resolve()
+    target = (source_dir / relative).resolve()
+    return root not in target.parents
+
+
+def link_outside_note(source_dir: Path, relative: str) -> str:
+    """Return why a file that :func:`leads_outside` is not prepared."""
+    return (
+        f"{relative} is a symbolic link leading outside {source_dir.name}/, so it is not copied into "
+        "the dataset; copy the recording itself into the folder to use it."
+    )
+
+
 def source_folders(workspace: Workspace) -> list[str]:
     """Return the speaker folders under ``recordings/`` that hold audio, sorted by name."""
     return [
@@ -229,6 +256,9 @@ def _draft_entry(
     relative = str(row["path"])
     to_slice = _will_slice(row, settings)
     reasons = exclusion_reasons(row, settings)
+    if leads_outside(source_dir, relative):
+        note = link_outside_note(source_dir, relative)
+        return _Draft(PlanEntry(relative, False, (*reasons, LINK_OUTSIDE), override is not None, (), (), note), None)
     include = (not reasons) if override is None else override
     excluded = PlanEntry(relative, False, reasons, override is not None, (), ())
     if not include:
@@ -236,7 +266,9 @@ def _draft_entry(
     pieces = None
     if to_slice:
         try:
-            samples, sample_rate_hz = read(source_dir / relative)
+            samples, sample_rate_hz = read(
+                source_dir / relative, max_duration_s=settings.limits.slice_max_s, work=SLICE_LIMIT
+            )
         except AudioError as exc:
             return _Draft(
                 dataclasses.replace(excluded, reasons=(*reasons, "unreadable"), note=str(exc)), None

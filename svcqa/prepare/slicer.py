@@ -35,13 +35,14 @@ from svcqa.audio.encode import wav_bytes
 from svcqa.core.errors import AudioError, DatasetError, SvcqaError, WorkspaceError
 from svcqa.core.files import atomic_write_bytes, remove_partials
 from svcqa.core.records import Record, to_dict
-from svcqa.core.settings import SLICER_PRESET_FIELDS, SLICER_PRESETS, SlicerSettings
+from svcqa.core.settings import SLICER_PRESET_FIELDS, SLICER_PRESETS, LimitSettings, SlicerSettings
 from svcqa.dataset.run import find_audio_files
 
 PRESETS: dict[str, SlicerSettings] = SLICER_PRESETS
 """Slicer presets by name (:data:`svcqa.core.settings.SLICER_PRESETS`)."""
 
 SHORT_PIECE_POLICIES = ("merge", "drop")
+SLICE_LIMIT = "slicing (limits.slice_max_s in the settings)"
 _RMS_WINDOW_HOPS = 4
 """The RMS window spans four hops (40 ms at the default hop), as the Audio Slicer's does."""
 @dataclass(frozen=True)
@@ -364,21 +365,24 @@ def slice_file(
     settings: SlicerSettings | None = None,
     progress: Callable[[float, str], None] | None = None,
     stem: str | None = None,
+    max_input_s: float | None = None,
 ) -> SliceResult:
     """Return the pieces of ``source`` written as WAV files ``<stem>_001.wav``... in ``out_dir``.
 
-    ``stem`` defaults to the source's own stem.
+    ``stem`` defaults to the source's own stem. A source longer than ``max_input_s`` (default
+    ``LimitSettings().slice_max_s``) is refused before decoding.
 
     The source is only read. Each piece keeps the source's sample rate and channels and is
     written under a temporary name, then renamed, so a killed run leaves no partial clip.
 
-    Raises :class:`AudioError` when the source cannot be decoded and :class:`WorkspaceError`
-    when ``out_dir`` cannot be written.
+    Raises :class:`AudioError` when the source cannot be decoded or is too long and
+    :class:`WorkspaceError` when ``out_dir`` cannot be written.
     """
     settings = settings or SlicerSettings()
     check_settings(settings)
+    limit_s = LimitSettings().slice_max_s if max_input_s is None else max_input_s
     try:
-        samples, sample_rate_hz = read(source)
+        samples, sample_rate_hz = read(source, max_duration_s=limit_s, work=SLICE_LIMIT)
     except AudioError as exc:
         raise AudioError(f"Cannot slice {source}: {exc}") from exc
     plan = plan_slices(samples, sample_rate_hz, settings)
@@ -403,12 +407,14 @@ def slice_path(
     out_dir: Path,
     settings: SlicerSettings | None = None,
     progress: Callable[[float, str], None] | None = None,
+    max_input_s: float | None = None,
 ) -> SliceBatch:
     """Return what slicing the file ``source``, or every audio file under the folder ``source``, wrote.
 
     Pieces of ``source/a/b.wav`` go to ``out_dir/a/b_001.wav``...; two sources that differ only
     in their extension (``b.wav``, ``b.flac``) keep it in their stem (``b_wav_001.wav``). A file
-    that cannot be decoded becomes a :class:`Problem` and the others are still sliced.
+    that cannot be decoded or is longer than ``max_input_s`` (default
+    ``LimitSettings().slice_max_s``) becomes a :class:`Problem` and the others are still sliced.
 
     Raises
     ------
@@ -442,7 +448,8 @@ def slice_path(
         clash = stems[(relative.parent, relative.stem.casefold())] > 1
         stem = f"{relative.stem}_{relative.suffix.lstrip('.')}" if clash else relative.stem
         try:
-            results.append(slice_file(folder / relative, out_dir / relative.parent, settings, stem=stem))
+            target_dir = out_dir / relative.parent
+            results.append(slice_file(folder / relative, target_dir, settings, stem=stem, max_input_s=max_input_s))
         except AudioError as exc:
             problems.append(Problem(relative.as_posix(), str(exc)))
     if progress is not None:

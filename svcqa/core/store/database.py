@@ -20,6 +20,7 @@ from svcqa.core.store.checkpoints import Checkpoints
 from svcqa.core.store.excerpts import Excerpts
 from svcqa.core.store.invites import Invites
 from svcqa.core.store.listen import ListenTables
+from svcqa.core.store.login_failures import LoginFailures
 from svcqa.core.store.metrics import RenderMetricsCache
 from svcqa.core.store.migrations import migrate
 
@@ -102,6 +103,11 @@ class Store:
     def listen(self) -> ListenTables:
         """The blind test: listeners, pairs, votes, trials, ratings, reveal and shortlist."""
         return ListenTables(self)
+
+    @cached_property
+    def login_failures(self) -> LoginFailures:
+        """Failed password and listening-link attempts per client (the login's growing waits)."""
+        return LoginFailures(self)
 
     @cached_property
     def render_metrics(self) -> RenderMetricsCache:

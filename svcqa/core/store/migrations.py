@@ -130,6 +130,14 @@ MIGRATIONS: tuple[str, ...] = (
         revoked_at REAL
     );
     """,
+    """
+    CREATE TABLE login_failures (
+        client TEXT PRIMARY KEY,
+        failures INTEGER NOT NULL,
+        next_try_at REAL NOT NULL,
+        last_failure_at REAL NOT NULL
+    );
+    """,
 )
 
 
