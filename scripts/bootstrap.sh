@@ -8,12 +8,13 @@ cd "$(dirname "$0")/.."
 purpose=${1:-run}
 
 # Debian programs: ffmpeg decodes mp3/m4a and is what torchaudio/torchcodec load audio with;
-# espeak-ng speaks the demo's planted speech clips; chromium drives the browser tests.
+# espeak-ng speaks the demo's planted speech clips; chromium drives the browser tests; openssl makes
+# the TLS test's certificate.
 programs=(ffmpeg espeak-ng sox)
 packages=(ffmpeg espeak-ng sox)
 if [ "$purpose" = test ]; then
-  programs+=(chromium)
-  packages+=(chromium fonts-dejavu-core)
+  programs+=(chromium openssl)
+  packages+=(chromium openssl fonts-dejavu-core)
 fi
 missing=()
 for i in "${!programs[@]}"; do

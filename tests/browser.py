@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -35,8 +36,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_server(workspace: Path, timeout_s: float = 180.0, extra_args: tuple[str, ...] = ()) -> Iterator[str]:
-    """Run ``python -m svcqa serve`` for ``workspace``; yield its URL; stop it afterwards."""
+def running_server(
+    workspace: Path, timeout_s: float = 180.0, extra_args: tuple[str, ...] = (), scheme: str = "http"
+) -> Iterator[str]:
+    """Run ``python -m svcqa serve`` for ``workspace``; yield its URL; stop it afterwards.
+
+    ``scheme`` is ``https`` for a server given a certificate (any certificate is accepted).
+    """
     port = free_port()
     log = open(workspace.parent / f"server-{port}.log", "w")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
@@ -47,14 +53,15 @@ def running_server(workspace: Path, timeout_s: float = 180.0, extra_args: tuple[
         env={**os.environ, "PYTHONPATH": str(REPO), "DISPLAY": ""},
         start_new_session=True,
     )
-    url = f"http://127.0.0.1:{port}"
+    url = f"{scheme}://127.0.0.1:{port}"
+    unverified = ssl._create_unverified_context()
     try:
         deadline = time.monotonic() + timeout_s
         while True:
             if proc.poll() is not None:
                 raise RuntimeError(f"server exited: {(workspace.parent / f'server-{port}.log').read_text()}")
             try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as response:
+                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2, context=unverified) as response:
                     if response.status == 200:
                         break
             except OSError:
@@ -64,7 +71,7 @@ def running_server(workspace: Path, timeout_s: float = 180.0, extra_args: tuple[
             time.sleep(0.5)
         yield url
     finally:
-        # serve starts `streamlit run` as a child: end the whole process group, not just serve.
+        # End the whole process group: serve and any job it started.
         os.killpg(proc.pid, signal.SIGTERM)
         try:
             proc.wait(timeout=20)

@@ -112,7 +112,7 @@ class Lockout:
         else the seconds it must still wait."""
         return self._failures.claim(
             f"{kind}:{client}",
-            self._clock(),
+            self._clock,
             self._settings.login_forget_s,
             lambda failures: wait_after_s(failures, self._settings),
         )

@@ -6,7 +6,8 @@ rebinds to 127.0.0.1 (DNS rebinding) could open the dashboard's websocket from t
 browser and read everything. :class:`HostGuard`, ASGI middleware that ``svcqa serve`` puts in
 front of every HTTP request and websocket, refuses any Host but the ones the server is reached
 by (:class:`HostPolicy`). In public mode it also refuses uploads from sessions that have not
-entered the password, before reading a byte of them.
+entered the password, before reading a byte of them. Widget values a browser sends for ids the
+server never gave out are dropped (:func:`drop_forged_widgets`): Streamlit would fail on them.
 
 Example
 -------
@@ -25,6 +26,10 @@ from collections.abc import Awaitable, Callable, Container, MutableMapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
+
+from google.protobuf.message import DecodeError
+from streamlit.proto.BackMsg_pb2 import BackMsg
+from streamlit.runtime.state.common import is_element_id
 
 LOOPBACK_NAMES: tuple[str, ...] = ("127.0.0.1", "localhost", "::1")
 """The names of this machine a local server answers to (at its own port)."""
@@ -103,7 +108,45 @@ class HostGuard:
         if self.policy.public and upload and upload["session"] not in self.admitted:
             await _refuse(kind, REFUSED_UPLOAD, receive, send)
             return
-        await self.app(scope, receive, send)
+        await self.app(scope, _filtered(receive) if kind == "websocket" else receive, send)
+
+
+def drop_forged_widgets(data: bytes) -> bytes:
+    """Return a browser's websocket message without widget values for ids Streamlit never makes
+    (``$$ID-...`` are its own); anything else, or a message that does not parse, is unchanged.
+
+    >>> message = BackMsg()
+    >>> forged = message.rerun_script.widget_states.widgets.add(id="authenticated", bool_value=True)
+    >>> real = message.rerun_script.widget_states.widgets.add(id="$$ID-ab12-login_password", string_value="x")
+    >>> cleaned = BackMsg.FromString(drop_forged_widgets(message.SerializeToString()))
+    >>> [w.id for w in cleaned.rerun_script.widget_states.widgets]
+    ['$$ID-ab12-login_password']
+    """
+    try:
+        message = BackMsg.FromString(data)
+    except DecodeError:
+        return data
+    if message.WhichOneof("type") != "rerun_script":
+        return data
+    widgets = message.rerun_script.widget_states.widgets
+    kept = [w for w in widgets if is_element_id(w.id)]
+    if len(kept) == len(widgets):
+        return data
+    del widgets[:]
+    widgets.extend(kept)
+    return message.SerializeToString()
+
+
+def _filtered(receive: Receive) -> Receive:
+    """Return ``receive`` with :func:`drop_forged_widgets` applied to each binary message."""
+
+    async def filtered() -> Message:
+        message = await receive()
+        if message.get("type") == "websocket.receive" and message.get("bytes"):
+            message["bytes"] = drop_forged_widgets(message["bytes"])
+        return message
+
+    return filtered
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

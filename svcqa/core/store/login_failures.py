@@ -36,14 +36,18 @@ class LoginFailures:
     def __init__(self, store: Store) -> None:
         self._store = store
 
-    def claim(self, client: str, now: float, forget_s: float, wait_after_s: Callable[[int], float]) -> float:
+    def claim(
+        self, client: str, clock: Callable[[], float], forget_s: float, wait_after_s: Callable[[int], float]
+    ) -> float:
         """Count an attempt of ``client`` as failed until :meth:`clear` says otherwise; return 0.0,
         or the seconds it must still wait (the attempt is then refused and not counted).
 
-        Failures older than ``forget_s`` are forgotten; ``wait_after_s(n)`` is the wait after the
-        ``n``-th failure in a row.
+        ``clock`` (Unix seconds) is read inside the transaction, so a claim that waited for
+        another sees the time after it. Failures older than ``forget_s`` are forgotten;
+        ``wait_after_s(n)`` is the wait after the ``n``-th failure in a row.
         """
         with self._store.connect() as conn:
+            now = clock()
             conn.execute("DELETE FROM login_failures WHERE last_failure_at <= ?", (now - forget_s,))
             row = conn.execute(
                 "SELECT client, failures, next_try_at, last_failure_at FROM login_failures WHERE client = ?",
