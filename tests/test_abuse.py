@@ -10,14 +10,19 @@ from __future__ import annotations
 
 import ast
 import concurrent.futures as cf
+import csv
 import dataclasses
 import io
 import json
 import os
+import struct
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +30,7 @@ import pytest
 import soundfile as sf
 from click.testing import CliRunner
 from streamlit.testing.v1 import AppTest
+from websockets.exceptions import InvalidStatus
 
 from svcqa.cli.main import main
 from svcqa.core import jobs
@@ -32,10 +38,13 @@ from svcqa.core.errors import JobError, PathOutsideWorkspaceError
 from svcqa.core.settings import UploadSettings
 from svcqa.core.uploads import UploadError, save_upload
 from svcqa.core.workspace import Workspace
+from svcqa.dataset.table import FORMULA_STARTS, to_csv
 from svcqa.listen import excerpts, invites
-from svcqa.ui import login, state
+from svcqa.ui import state
+from tests import streamlit_ws
 from tests.app_paths import APP, REPO, page
 from tests.audio_files import write_clip
+from tests.browser import running_server
 
 SR = 44_100
 LONG_NAME = "x" * 5000
@@ -56,7 +65,16 @@ def zip_bytes() -> bytes:
     return buffer.getvalue()
 
 
+def wav_header_claiming(channels: int, size_bytes: int = 1000) -> bytes:
+    """Return a ``size_bytes`` WAV of silence whose header claims ``channels`` channels."""
+    data = bytes(size_bytes - 44)
+    fmt = struct.pack("<IHHIIHH", 16, 1, channels, SR, (SR * channels * 2) & 0xFFFFFFFF, (channels * 2) & 0xFFFF, 16)
+    return b"RIFF" + struct.pack("<I", 36 + len(data)) + b"WAVEfmt " + fmt + b"data" + struct.pack("<I", len(data)) + data
+
+
 GOOD = wav_bytes()
+CHANNELS_65535 = wav_header_claiming(65_535)
+"""1 kB whose header claims 65,535 channels: once a traceback in every command that read it."""
 BAD_CONTENT: dict[str, tuple[bytes, str]] = {
     "empty": (b"", "is empty"),
     "header_only": (GOOD[:44], "no audio samples"),
@@ -64,6 +82,7 @@ BAD_CONTENT: dict[str, tuple[bytes, str]] = {
     "png_image": (b"\x89PNG\r\n\x1a\n" + b"\x00" * 64, "not readable audio"),
     "zip_archive": (zip_bytes(), "not readable audio"),
     "shell_script": (b"#!/bin/sh\nrm -rf ~\n", "not readable audio"),
+    "header_claims_65535_channels": (CHANNELS_65535, "not readable audio: .*Too many channels: 65535"),
 }
 """Upload content that is not audio one can use, and the reason the refusal must give."""
 HOSTILE_NAMES: dict[str, str] = {
@@ -241,6 +260,7 @@ def errors(at: AppTest) -> list[str]:
 
 UPLOAD_ATTACKS: list[tuple[str, bytes, str | None]] = [
     ("corrupt.wav", BAD_CONTENT["random_bytes"][0], "not readable audio"),
+    ("channels.wav", CHANNELS_65535, "Too many channels: 65535"),
     ("empty.wav", b"", "is empty"),
     ("image.wav", BAD_CONTENT["png_image"][0], "not readable audio"),
     ("../../etc/passwd.wav", GOOD, None),
@@ -393,12 +413,10 @@ def test_prepare_page_refuses_a_speaker_folder_that_is_a_symlink_leading_out(lin
 
 @pytest.mark.parametrize("token", ["../../etc/passwd", "a\x00b", "t" * 10_000, "' OR 1=1 --"], ids=short_id)
 def test_hostile_listening_links_see_nothing_but_the_refusal(app_ws: Workspace, token: str) -> None:
-    login._limiter.clear()  # the wrong links of this test must not lock out the next one
-    invites.create_invite(app_ws)
+    invites.create_invite(app_ws)  # a fresh workspace: no earlier wrong link makes this one wait
     at = AppTest.from_file(APP, default_timeout=60)
     at.query_params[invites.QUERY_PARAMETER] = token
     at.run()
-    login._limiter.clear()
     assert not at.exception, at.exception
     assert errors(at) == [
         "This listening link is not valid: it is mistyped or was revoked. Ask the owner for a new one."
@@ -438,6 +456,11 @@ def cli_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     with open(bytes(hostile) + b"/\xff\xfe latin1.wav", "wb") as latin1:  # not valid UTF-8
         latin1.write(GOOD)
     os.symlink(root / "nowhere.wav", hostile / "dangling.wav")
+    (hostile / "channels.wav").write_bytes(CHANNELS_65535)
+    (root / "header").mkdir()
+    (root / "header" / "channels.wav").write_bytes(CHANNELS_65535)
+    write_clip(root / "header_and_good" / "good.wav", 3.0)
+    (root / "header_and_good" / "channels.wav").write_bytes(CHANNELS_65535)
     return root
 
 
@@ -453,6 +476,12 @@ def cli_cases(root: Path) -> dict[str, CliCase]:
         ),
         "slice-corrupt": CliCase(
             ("slice", str(root / "bad" / "corrupt.wav"), str(root / "pieces")), 1, "corrupt.wav"
+        ),
+        "slice-header-65535-channels": CliCase(
+            ("slice", str(root / "header" / "channels.wav"), str(root / "pieces")), 1, "Too many channels: 65535"
+        ),
+        "slice-folder-with-header-65535-channels": CliCase(
+            ("slice", str(root / "header_and_good"), str(root / "pieces_of_two")), 0, "Too many channels: 65535"
         ),
         "slice-into-its-source": CliCase(
             ("slice", str(root / "song.wav"), str(root / "pieces")), 2, "lies inside"
@@ -532,6 +561,29 @@ def cli_cases(root: Path) -> dict[str, CliCase]:
             ),
             2,
             "image.wav",
+        ),
+        "mix-vocals-header-65535-channels": CliCase(
+            (
+                "mix",
+                "--vocals",
+                str(root / "header" / "channels.wav"),
+                "--instrumental",
+                str(root / "song.wav"),
+                "--out",
+                "m.wav",
+            ),
+            2,
+            "Too many channels: 65535",
+        ),
+        "separate-header-65535-channels": CliCase(
+            ("separate", str(root / "header" / "channels.wav"), "--out", str(root / "stems"), "--no-download"),
+            2,
+            "Too many channels: 65535",
+        ),
+        "pitch-header-65535-channels": CliCase(
+            ("pitch", str(root / "header" / "channels.wav"), "--against", str(root / "empty_dir")),
+            2,
+            "Too many channels: 65535",
         ),
         "pitch-song-corrupt": CliCase(
             ("pitch", str(root / "corrupt.wav"), "--against", str(root / "empty_dir")), 2, "corrupt.wav"
@@ -619,6 +671,16 @@ def test_audit_of_a_folder_of_hostile_files_reports_each_one_and_measures_the_re
     assert "over the 2.0 GB limit" in rows["huge.wav"]["error"]
     assert "cannot be opened" in rows["dangling.wav"]["error"]
     assert "not valid UTF-8" in rows["\\xff\\xfe latin1.wav"]["error"]
+    assert "unreadable" in rows["channels.wav"]["flags"]
+    assert "Too many channels: 65535" in rows["channels.wav"]["error"]  # the decoder's reason
+
+
+def test_slicing_a_folder_slices_the_good_file_beside_a_damaged_header(
+    cli_root: Path, cli_results: dict[str, subprocess.CompletedProcess[str]]
+) -> None:
+    done = cli_results["slice-folder-with-header-65535-channels"]
+    assert "channels.wav: skipped:" in done.stdout
+    assert [p.name for p in (cli_root / "pieces_of_two").iterdir()] == ["good_001.wav"]
 
 
 @pytest.mark.parametrize(
@@ -671,3 +733,128 @@ def test_no_process_is_started_from_a_shell_string() -> None:
                 )
             found.append(where)
     assert len(found) >= 5  # the scan does see the calls
+
+
+# -- decompression bombs: hours of silence in a 1 MB file -------------------------------------
+MAX_WALL_S = 120.0
+MAX_PEAK_RSS_BYTES = 1.5e9
+
+
+@pytest.fixture(scope="module")
+def bomb(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two hours of 44.1 kHz silence in a FLAC of about 1 MB (it decodes to 1.3 GB of floats)."""
+    path = tmp_path_factory.mktemp("bomb") / "bomb.flac"
+    with sf.SoundFile(path, "w", samplerate=SR, channels=1, format="FLAC", subtype="PCM_16") as out:
+        minute = np.zeros(SR * 60, dtype=np.int16)
+        for _ in range(120):
+            out.write(minute)
+    assert path.stat().st_size < 1_500_000
+    return path
+
+
+def run_measured(argv: list[str], cwd: Path) -> tuple[int, str, float, int]:
+    """Run ``python -m svcqa ARGV``; return its exit code, its output, wall time and peak RSS (bytes)."""
+    log = cwd / "measured.log"
+    start = time.monotonic()
+    with open(log, "w") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "svcqa", *argv],
+            cwd=cwd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+        )
+        _, status, usage = os.wait4(process.pid, 0)
+    process.returncode = os.waitstatus_to_exitcode(status)
+    return process.returncode, log.read_text(), time.monotonic() - start, usage.ru_maxrss * 1024
+
+
+@pytest.mark.parametrize(
+    ("argv", "exit_code", "says"),
+    [
+        (("mix", "--vocals", "{bomb}", "--instrumental", "{song}", "--out", "mix.wav"), 2, "limit of the mix"),
+        (("pitch", "{bomb}", "--against", "{folder}"), 2, "limit of the song check"),
+        (("slice", "{bomb}", "{out}"), 1, "limit of slicing"),
+        (("separate", "{bomb}", "--out", "{out}", "--no-download"), 2, "limit of separation"),
+    ],
+    ids=["mix", "pitch", "slice", "separate"],
+)
+def test_a_two_hour_bomb_is_refused_quickly_in_little_memory(
+    bomb: Path, tmp_path: Path, argv: tuple[str, ...], exit_code: int, says: str
+) -> None:
+    song = write_clip(tmp_path / "folder" / "song.wav", 3.0)
+    names = {"bomb": bomb, "song": song, "folder": song.parent, "out": tmp_path / "out"}
+    code, output, wall_s, peak_bytes = run_measured([a.format(**names) for a in argv], tmp_path)
+    assert "Traceback" not in output, output[-2000:]
+    assert code == exit_code, output[-2000:]
+    assert "it is 120 min long, over the" in output and says in output, output[-2000:]
+    assert wall_s < MAX_WALL_S and peak_bytes < MAX_PEAK_RSS_BYTES, (wall_s, peak_bytes)
+    assert not (tmp_path / "mix.wav").exists() and not (tmp_path / "out").exists()
+
+
+# -- DNS rebinding: a page elsewhere whose name points at 127.0.0.1 ----------------------------
+@pytest.fixture(scope="module")
+def local_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[int]:
+    """``svcqa serve`` (local mode, no password) on a workspace with one take; yields its port."""
+    ws = Workspace(tmp_path_factory.mktemp("served") / "ws").ensure_layout()
+    write_clip(ws.recordings / "singer" / "take.wav", 3.0)
+    settings = ws.load_settings()
+    ws.save_settings(settings.with_section("voice", embed_voices=False, score_quality=False))
+    with running_server(ws.root, extra_args=("--no-demo", "--host", "studio.lan")) as url:
+        yield int(url.rsplit(":", 1)[1])
+
+
+def _dashboard(port: int, host: str) -> list[str]:
+    """Return the headings a websocket naming ``host`` gets; raise when it is refused."""
+    with streamlit_ws.session(port, host=host) as session:
+        return session.run().headings
+
+
+@pytest.mark.parametrize(
+    "host", ["evil.example:{port}", "evil.example", "localhost:1", "10.0.0.7:{port}", "127.0.0.1.nip.io:{port}"]
+)
+def test_a_websocket_naming_a_foreign_host_gets_no_dashboard(local_server: int, host: str) -> None:
+    with pytest.raises(InvalidStatus, match="403"):
+        _dashboard(local_server, host.format(port=local_server))
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{local_server}/", headers={"Host": host.format(port=local_server)}
+    )
+    with pytest.raises(urllib.error.HTTPError, match="403"):
+        urllib.request.urlopen(request, timeout=30)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1:{port}", "localhost:{port}", "[::1]:{port}", "studio.lan"])
+def test_the_names_the_server_serves_get_the_dashboard(local_server: int, host: str) -> None:
+    assert "Dataset" in _dashboard(local_server, host.format(port=local_server))
+
+
+# -- prepare, the CSV report and the terminal ------------------------------------------------------
+def test_prepare_refuses_a_recording_that_is_a_symlink_leading_out_and_prepares_the_rest(
+    app_ws: Workspace, linked_out: Path
+) -> None:
+    done = _run_cli(CliCase(("prepare", str(app_ws.root), "--source", "recordings/singer", "--no-voice"), 0, ""), app_ws.root)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "linked.wav is a symbolic link leading outside singer/" in done.stdout + done.stderr
+    prepared = listing(app_ws.dataset_raw / "singer")
+    assert prepared == ["take.wav"]
+
+
+def test_the_audit_csv_escapes_cells_a_spreadsheet_would_run(tmp_path: Path) -> None:
+    folder = tmp_path / "clips"
+    for name in ("=HYPERLINK(1).wav", "+1.wav", "-rf.wav", "@SUM(A1).wav", "plain.wav"):
+        write_clip(folder / name, 3.0)
+    report = json.loads(_run_cli(CliCase(("audit", str(folder), "--no-voice", "--json", "-"), 0, ""), tmp_path).stdout)
+    rows = list(csv.DictReader(io.StringIO(to_csv(report).decode())))
+    assert sorted(r["path"] for r in rows) == ["'+1.wav", "'-rf.wav", "'=HYPERLINK(1).wav", "'@SUM(A1).wav", "plain.wav"]
+    text = [r[k] for r in rows for k in ("path", "flags", "problem") if k in r]
+    assert not [cell for cell in text if cell.startswith(FORMULA_STARTS)]
+    assert all(float(r["lufs"]) < 0 for r in rows)  # numbers stay numbers, a minus sign and all
+
+
+def test_the_cli_prints_escape_sequences_in_file_names_escaped(tmp_path: Path) -> None:
+    folder = tmp_path / "clips"
+    write_clip(folder / "take\x1b[2J\x1b]0;owned\x07.wav", 1.0)
+    done = _run_cli(CliCase(("audit", str(folder), "--no-voice"), 0, ""), tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "\x1b" not in done.stdout + done.stderr and "\x07" not in done.stdout + done.stderr
+    assert "take\\x1b[2J\\x1b]0;owned\\x07.wav" in done.stdout
