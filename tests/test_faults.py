@@ -27,6 +27,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from svcqa.core import jobs
+from svcqa.core.auth import set_password
 from svcqa.core.errors import JobError, WorkspaceError
 from svcqa.core.files import PARTIAL_SUFFIX
 from svcqa.core.settings import Settings
@@ -41,6 +42,7 @@ from svcqa.prepare import preprocess
 from svcqa.prepare.execute import execute_plan, load_manifest, manifest_path
 from svcqa.prepare.plan import build_plan
 from svcqa.ui import state
+from tests import streamlit_ws
 from tests.app_paths import APP, REPO, page
 from tests.audio_files import tree_fingerprint, write_clip
 from tests.browser import free_port
@@ -49,6 +51,7 @@ from tests.listen_workspace import make_listen_workspace
 pytest_plugins = ["tests.svc_fixtures"]
 
 WAIT_S = 180.0
+PASSWORD = "a long test password"
 TRAINING_STAND_IN = """
 import time
 for step in range(1, 4):
@@ -100,7 +103,7 @@ class Server:
     url: str
 
 
-def start_server(ws: Workspace, log: Path) -> Server:
+def start_server(ws: Workspace, log: Path, extra_args: tuple[str, ...] = ()) -> Server:
     """Run ``python -m svcqa serve`` as a process group of its own and wait until it answers."""
     port = free_port()
     with open(log, "ab") as out:
@@ -115,6 +118,7 @@ def start_server(ws: Workspace, log: Path) -> Server:
                 "--port",
                 str(port),
                 "--no-demo",
+                *extra_args,
             ],
             cwd=REPO,
             stdout=out,
@@ -158,6 +162,7 @@ STARTER = """
 import sys
 from pathlib import Path
 from svcqa.core import jobs
+from svcqa.core.auth import set_password
 from svcqa.prepare import preprocess
 from svcqa.listen import render_worker
 from svcqa.core.workspace import Workspace
@@ -240,6 +245,32 @@ def test_server_killed_during_jobs_restarts_and_reattaches_to_every_job(
                 os.killpg(server.process.pid, signal.SIGKILL)
                 server.process.wait(timeout=30)
         stop_all(ws)
+
+
+def test_the_waits_after_wrong_passwords_survive_a_server_killed_and_restarted(tmp_path: Path) -> None:
+    ws = Workspace(tmp_path / "ws").ensure_layout()
+    set_password(ws.auth_path, PASSWORD)
+    ws.save_settings(ws.load_settings().with_section("server", login_free_failures=2, login_delay_s=600.0))
+    first = start_server(ws, tmp_path / "server.log", ("--public",))
+    second: Server | None = None
+    try:
+        port = int(first.url.rsplit(":", 1)[1])
+        answers = [_guess(port, f"wrong guess {n}") for n in range(3)]
+        assert answers[:2] == [["Wrong password."]] * 2 and answers[2][0].startswith("Too many wrong passwords")
+        kill_hard(first)
+        second = start_server(ws, tmp_path / "server.log", ("--public",))
+        again = _guess(int(second.url.rsplit(":", 1)[1]), PASSWORD)
+        assert len(again) == 1 and again[0].startswith("Too many wrong passwords. Try again in")
+    finally:
+        for server in (first, second):
+            if server is not None and server.process.poll() is None:
+                os.killpg(server.process.pid, signal.SIGKILL)
+                server.process.wait(timeout=30)
+
+
+def _guess(port: int, password: str) -> list[str]:
+    with streamlit_ws.session(port) as session:
+        return session.submit_password(session.run(), password).errors
 
 
 # -- a job is killed ----------------------------------------------------------------------------
