@@ -12,7 +12,7 @@ from svcqa.dataset.run import audit_dataset
 from svcqa.prepare import report as prepare_report
 from svcqa.prepare.execute import execute_plan
 from svcqa.prepare.plan import build_plan, check_speaker_name, safe_speaker_name, source_folders
-from svcqa.prepare.slicer import check_settings, plan_slices
+from svcqa.prepare.slicer import SLICE_LIMIT, check_settings, plan_slices
 from svcqa.ui import charts, prepare_form, state
 from svcqa.ui.preprocess_panel import preprocess_panel
 
@@ -92,7 +92,7 @@ if readable:
         key=state.PREP_PREVIEW_FILE,
     )
     try:
-        samples, rate_hz = read(source_dir / preview_path)
+        samples, rate_hz = read(source_dir / preview_path, max_duration_s=base.limits.slice_max_s, work=SLICE_LIMIT)
     except SvcqaError as exc:
         st.error(str(exc))
     else:
