@@ -92,7 +92,9 @@ if readable:
         key=state.PREP_PREVIEW_FILE,
     )
     try:
-        samples, rate_hz = read(source_dir / preview_path, max_duration_s=base.limits.slice_max_s, work=SLICE_LIMIT)
+        samples, rate_hz = read(
+            source_dir / preview_path, max_duration_s=base.limits.slice_max_s, work=SLICE_LIMIT
+        )
     except SvcqaError as exc:
         st.error(str(exc))
     else:

@@ -33,12 +33,27 @@ def make_inputs(folder: Path) -> dict[str, Path]:
     header = folder / "header" / "channels.wav"
     header.parent.mkdir()
     data = bytes(956)
-    fmt = struct.pack("<IHHIIHH", 16, 1, 65_535, SR, (SR * 65_535 * 2) & 0xFFFFFFFF, (65_535 * 2) & 0xFFFF, 16)
-    header.write_bytes(b"RIFF" + struct.pack("<I", 36 + len(data)) + b"WAVEfmt " + fmt + b"data" + struct.pack("<I", len(data)) + data)
+    fmt = struct.pack(
+        "<IHHIIHH", 16, 1, 65_535, SR, (SR * 65_535 * 2) & 0xFFFFFFFF, (65_535 * 2) & 0xFFFF, 16
+    )
+    header.write_bytes(
+        b"RIFF"
+        + struct.pack("<I", 36 + len(data))
+        + b"WAVEfmt "
+        + fmt
+        + b"data"
+        + struct.pack("<I", len(data))
+        + data
+    )
     t = np.arange(3 * SR) / SR
     (folder / "dataset").mkdir()
     sf.write(folder / "dataset" / "song.wav", 0.3 * np.sin(2 * np.pi * 220 * t), SR)
-    return {"bomb": bomb, "header": header, "song": folder / "dataset" / "song.wav", "dataset": folder / "dataset"}
+    return {
+        "bomb": bomb,
+        "header": header,
+        "song": folder / "dataset" / "song.wav",
+        "dataset": folder / "dataset",
+    }
 
 
 def measured(argv: list[str], cwd: Path) -> tuple[int, float, float]:

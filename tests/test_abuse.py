@@ -68,8 +68,18 @@ def zip_bytes() -> bytes:
 def wav_header_claiming(channels: int, size_bytes: int = 1000) -> bytes:
     """Return a ``size_bytes`` WAV of silence whose header claims ``channels`` channels."""
     data = bytes(size_bytes - 44)
-    fmt = struct.pack("<IHHIIHH", 16, 1, channels, SR, (SR * channels * 2) & 0xFFFFFFFF, (channels * 2) & 0xFFFF, 16)
-    return b"RIFF" + struct.pack("<I", 36 + len(data)) + b"WAVEfmt " + fmt + b"data" + struct.pack("<I", len(data)) + data
+    fmt = struct.pack(
+        "<IHHIIHH", 16, 1, channels, SR, (SR * channels * 2) & 0xFFFFFFFF, (channels * 2) & 0xFFFF, 16
+    )
+    return (
+        b"RIFF"
+        + struct.pack("<I", 36 + len(data))
+        + b"WAVEfmt "
+        + fmt
+        + b"data"
+        + struct.pack("<I", len(data))
+        + data
+    )
 
 
 GOOD = wav_bytes()
@@ -478,10 +488,14 @@ def cli_cases(root: Path) -> dict[str, CliCase]:
             ("slice", str(root / "bad" / "corrupt.wav"), str(root / "pieces")), 1, "corrupt.wav"
         ),
         "slice-header-65535-channels": CliCase(
-            ("slice", str(root / "header" / "channels.wav"), str(root / "pieces")), 1, "Too many channels: 65535"
+            ("slice", str(root / "header" / "channels.wav"), str(root / "pieces")),
+            1,
+            "Too many channels: 65535",
         ),
         "slice-folder-with-header-65535-channels": CliCase(
-            ("slice", str(root / "header_and_good"), str(root / "pieces_of_two")), 0, "Too many channels: 65535"
+            ("slice", str(root / "header_and_good"), str(root / "pieces_of_two")),
+            0,
+            "Too many channels: 65535",
         ),
         "slice-into-its-source": CliCase(
             ("slice", str(root / "song.wav"), str(root / "pieces")), 2, "lies inside"
@@ -576,7 +590,13 @@ def cli_cases(root: Path) -> dict[str, CliCase]:
             "Too many channels: 65535",
         ),
         "separate-header-65535-channels": CliCase(
-            ("separate", str(root / "header" / "channels.wav"), "--out", str(root / "stems"), "--no-download"),
+            (
+                "separate",
+                str(root / "header" / "channels.wav"),
+                "--out",
+                str(root / "stems"),
+                "--no-download",
+            ),
             2,
             "Too many channels: 65535",
         ),
@@ -772,7 +792,11 @@ def run_measured(argv: list[str], cwd: Path) -> tuple[int, str, float, int]:
 @pytest.mark.parametrize(
     ("argv", "exit_code", "says"),
     [
-        (("mix", "--vocals", "{bomb}", "--instrumental", "{song}", "--out", "mix.wav"), 2, "limit of the mix"),
+        (
+            ("mix", "--vocals", "{bomb}", "--instrumental", "{song}", "--out", "mix.wav"),
+            2,
+            "limit of the mix",
+        ),
         (("pitch", "{bomb}", "--against", "{folder}"), 2, "limit of the song check"),
         (("slice", "{bomb}", "{out}"), 1, "limit of slicing"),
         (("separate", "{bomb}", "--out", "{out}", "--no-download"), 2, "limit of separation"),
@@ -811,7 +835,8 @@ def _dashboard(port: int, host: str) -> list[str]:
 
 
 @pytest.mark.parametrize(
-    "host", ["evil.example:{port}", "evil.example", "localhost:1", "10.0.0.7:{port}", "127.0.0.1.nip.io:{port}"]
+    "host",
+    ["evil.example:{port}", "evil.example", "localhost:1", "10.0.0.7:{port}", "127.0.0.1.nip.io:{port}"],
 )
 def test_a_websocket_naming_a_foreign_host_gets_no_dashboard(local_server: int, host: str) -> None:
     with pytest.raises(InvalidStatus, match="403"):
@@ -832,7 +857,10 @@ def test_the_names_the_server_serves_get_the_dashboard(local_server: int, host: 
 def test_prepare_refuses_a_recording_that_is_a_symlink_leading_out_and_prepares_the_rest(
     app_ws: Workspace, linked_out: Path
 ) -> None:
-    done = _run_cli(CliCase(("prepare", str(app_ws.root), "--source", "recordings/singer", "--no-voice"), 0, ""), app_ws.root)
+    done = _run_cli(
+        CliCase(("prepare", str(app_ws.root), "--source", "recordings/singer", "--no-voice"), 0, ""),
+        app_ws.root,
+    )
     assert done.returncode == 0, done.stderr[-2000:]
     assert "linked.wav is a symbolic link leading outside singer/" in done.stdout + done.stderr
     prepared = listing(app_ws.dataset_raw / "singer")
@@ -843,9 +871,17 @@ def test_the_audit_csv_escapes_cells_a_spreadsheet_would_run(tmp_path: Path) -> 
     folder = tmp_path / "clips"
     for name in ("=HYPERLINK(1).wav", "+1.wav", "-rf.wav", "@SUM(A1).wav", "plain.wav"):
         write_clip(folder / name, 3.0)
-    report = json.loads(_run_cli(CliCase(("audit", str(folder), "--no-voice", "--json", "-"), 0, ""), tmp_path).stdout)
+    report = json.loads(
+        _run_cli(CliCase(("audit", str(folder), "--no-voice", "--json", "-"), 0, ""), tmp_path).stdout
+    )
     rows = list(csv.DictReader(io.StringIO(to_csv(report).decode())))
-    assert sorted(r["path"] for r in rows) == ["'+1.wav", "'-rf.wav", "'=HYPERLINK(1).wav", "'@SUM(A1).wav", "plain.wav"]
+    assert sorted(r["path"] for r in rows) == [
+        "'+1.wav",
+        "'-rf.wav",
+        "'=HYPERLINK(1).wav",
+        "'@SUM(A1).wav",
+        "plain.wav",
+    ]
     text = [r[k] for r in rows for k in ("path", "flags", "problem") if k in r]
     assert not [cell for cell in text if cell.startswith(FORMULA_STARTS)]
     assert all(float(r["lufs"]) < 0 for r in rows)  # numbers stay numbers, a minus sign and all

@@ -146,7 +146,9 @@ def test_password_set_cli_reads_stdin(tmp_path: Path) -> None:
     assert verify_password(tmp_path / "ws" / ".svcqa" / "auth.json", PASSWORD)
 
 
-def test_login_gate_hides_every_page_until_the_password(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_login_gate_hides_every_page_until_the_password(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ws = Workspace(tmp_path / "ws").ensure_layout()
     set_password(ws.auth_path, PASSWORD)
     monkeypatch.setenv("SVCQA_WORKSPACE", str(ws.root))
@@ -199,7 +201,9 @@ def guess(server: PublicServer, password: str, headers: dict[str, str] | None = 
         return session.submit_password(session.run(clear_cache=True), password)
 
 
-def test_the_lockout_survives_cache_clears_forged_forwarded_for_and_new_sessions(public_server: PublicServer) -> None:
+def test_the_lockout_survives_cache_clears_forged_forwarded_for_and_new_sessions(
+    public_server: PublicServer,
+) -> None:
     unlock(public_server.ws.store())
     pages = [
         guess(public_server, f"wrong guess {n}", {"X-Forwarded-For": f"203.0.113.{n}"}) for n in range(6)
@@ -245,18 +249,23 @@ def test_forged_widget_values_are_a_wrong_password_or_ignored_never_a_traceback(
         submit = WidgetState(id=page.widgets["Enter"], trigger_value=True)
         typed = session.run([WidgetState(id=page.widgets["Password"], int_value=12345), submit])
         forged = session.run(
-            [WidgetState(id="authenticated", bool_value=True), WidgetState(id="listen_invite", string_value="x")]
+            [
+                WidgetState(id="authenticated", bool_value=True),
+                WidgetState(id="listen_invite", string_value="x"),
+            ]
         )
     assert (typed.errors, typed.exceptions) == (["Wrong password."], [])
     assert (forged.errors, forged.exceptions, forged.headings) == ([], [], ["svcqa"])
 
 
 def _put_upload(server: PublicServer, session_id: str) -> tuple[int, bytes]:
-    with urllib.request.urlopen(f"{server.url}/_stcore/health", timeout=30) as response:  # sets the XSRF cookie
+    with urllib.request.urlopen(
+        f"{server.url}/_stcore/health", timeout=30
+    ) as response:  # sets the XSRF cookie
         cookie = response.headers["Set-Cookie"].split(";")[0]
     request = urllib.request.Request(
         f"{server.url}/_stcore/upload_file/{session_id}/file-1",
-        data=b"--b\r\nContent-Disposition: form-data; name=\"files[]\"; filename=\"a.wav\"\r\n\r\n"
+        data=b'--b\r\nContent-Disposition: form-data; name="files[]"; filename="a.wav"\r\n\r\n'
         + b"\0" * 1_000_000
         + b"\r\n--b--\r\n",
         method="PUT",
@@ -313,7 +322,9 @@ def test_public_mode_serves_https_with_the_given_certificate(tmp_path: Path) -> 
     ("cert", "key", "says"),
     [("cert.pem", None, "both --tls-cert and --tls-key"), ("nowhere.pem", "nowhere.key", "does not exist")],
 )
-def test_tls_needs_a_readable_certificate_and_key(tmp_path: Path, cert: str, key: str | None, says: str) -> None:
+def test_tls_needs_a_readable_certificate_and_key(
+    tmp_path: Path, cert: str, key: str | None, says: str
+) -> None:
     ws = Workspace(tmp_path / "ws").ensure_layout()
     set_password(ws.auth_path, PASSWORD)
     (tmp_path / "cert.pem").write_text("x")

@@ -256,7 +256,9 @@ def test_the_waits_after_wrong_passwords_survive_a_server_killed_and_restarted(t
     try:
         port = int(first.url.rsplit(":", 1)[1])
         answers = [_guess(port, f"wrong guess {n}") for n in range(3)]
-        assert answers[:2] == [["Wrong password."]] * 2 and answers[2][0].startswith("Too many wrong passwords")
+        assert answers[:2] == [["Wrong password."]] * 2 and answers[2][0].startswith(
+            "Too many wrong passwords"
+        )
         kill_hard(first)
         second = start_server(ws, tmp_path / "server.log", ("--public",))
         again = _guess(int(second.url.rsplit(":", 1)[1]), PASSWORD)

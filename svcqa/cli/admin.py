@@ -62,7 +62,12 @@ def demo(workspace: Path | None, with_model: bool, steps: int | None) -> None:
     default=None,
     help="PEM certificate: serve HTTPS (with --tls-key).",
 )
-@click.option("--tls-key", type=click.Path(dir_okay=False, path_type=Path), default=None, help="PEM private key of --tls-cert.")
+@click.option(
+    "--tls-key",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="PEM private key of --tls-cert.",
+)
 def serve(
     workspace: Path | None,
     port: int,
@@ -108,7 +113,9 @@ def password_set(workspace: Path | None, from_stdin: bool) -> None:
     else:
         secret = click.prompt("New password", hide_input=True, confirmation_prompt=True)
     set_password(ws.auth_path, secret)
-    click.echo(f"Password set for {ws.root}; start with: python -m svcqa serve --public --workspace {ws.root}")
+    click.echo(
+        f"Password set for {ws.root}; start with: python -m svcqa serve --public --workspace {ws.root}"
+    )
 
 
 @password.command("unlock")

@@ -47,9 +47,9 @@ def workspace_option(func: Any) -> Any:
 
 def workspace_argument(func: Any) -> Any:
     """Add the positional ``WORKSPACE`` argument, passed as ``workspace_dir``."""
-    return click.argument("workspace_dir", metavar="WORKSPACE", type=click.Path(file_okay=False, path_type=Path))(
-        func
-    )
+    return click.argument(
+        "workspace_dir", metavar="WORKSPACE", type=click.Path(file_okay=False, path_type=Path)
+    )(func)
 
 
 def json_flag(func: Any) -> Any:
@@ -72,7 +72,9 @@ def printable(text: str, keep_newlines: bool = False) -> str:
     'take\\x1b[2J\\u202egnp.wav\\nDone.'
     """
     return _CONTROL.sub(
-        lambda m: m.group() if keep_newlines and m.group() == "\n" else m.group().encode("unicode_escape").decode(),
+        lambda m: (
+            m.group() if keep_newlines and m.group() == "\n" else m.group().encode("unicode_escape").decode()
+        ),
         text,
     )
 

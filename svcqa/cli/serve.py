@@ -80,7 +80,11 @@ def serve_app(
         )
     tls = _tls_files(tls_cert, tls_key)
     workspace.ensure_layout()
-    if demo and not workspace.has_audio(workspace.recordings) and not workspace.has_audio(workspace.dataset_raw):
+    if (
+        demo
+        and not workspace.has_audio(workspace.recordings)
+        and not workspace.has_audio(workspace.dataset_raw)
+    ):
         print(f"Creating the demo workspace in {workspace.root} ...", file=sys.stderr)
         create_demo(workspace)
     server = workspace.load_settings().server

@@ -102,7 +102,9 @@ class Lockout:
     not reset password guesses.
     """
 
-    def __init__(self, store: Store, settings: ServerSettings, clock: Callable[[], float] = time.time) -> None:
+    def __init__(
+        self, store: Store, settings: ServerSettings, clock: Callable[[], float] = time.time
+    ) -> None:
         self._failures = store.login_failures
         self._settings = settings
         self._clock = clock

@@ -187,7 +187,10 @@ async def _refuse(kind: str, reason: bytes, receive: Receive, send: Send) -> Non
         {
             "type": "http.response.start",
             "status": 403,
-            "headers": [(b"content-type", b"text/plain; charset=utf-8"), (b"content-length", str(len(reason)).encode())],
+            "headers": [
+                (b"content-type", b"text/plain; charset=utf-8"),
+                (b"content-length", str(len(reason)).encode()),
+            ],
         }
     )
     await send({"type": "http.response.body", "body": reason})

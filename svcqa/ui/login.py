@@ -117,7 +117,9 @@ def invited_session() -> bool:
         st.error(f"Too many wrong links. Try again in {math.ceil(wait_s)} s.")
         st.stop()
     if invite is None:
-        st.error("This listening link is not valid: it is mistyped or was revoked. Ask the owner for a new one.")
+        st.error(
+            "This listening link is not valid: it is mistyped or was revoked. Ask the owner for a new one."
+        )
         st.stop()
     lockout.succeeded(LINK, client)
     st.session_state[state.LISTEN_INVITE] = invite.id
