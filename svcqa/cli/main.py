@@ -896,8 +896,9 @@ def render_command(
     """
     import dataclasses
 
+    from svcqa.engines.svc import quiet_svc_logging
     from svcqa.listen import excerpts
-    from svcqa.listen.render import Renderer, quiet_svc_logging, render_context
+    from svcqa.listen.render import Renderer, render_context
     from svcqa.listen.render_worker import register_new_checkpoints
     from svcqa.train.checkpoints import list_checkpoints
 
@@ -937,7 +938,7 @@ def render_command(
         click.echo(
             f"Excerpt {excerpt.title}; {len(found)} checkpoints; settings {context.settings_hash}.", err=True
         )
-        renderer = Renderer(ws, context, settings.device, settings.cpu_threads, log=_echo_err)
+        renderer = Renderer(ws, context, log=_echo_err)
         records = renderer.render([(checkpoint, excerpt) for checkpoint in found], force=force)
     except SvcqaError as exc:
         raise click.ClickException(str(exc)) from exc

@@ -20,6 +20,9 @@ from svcqa.core.errors import AudioError, SvcqaError
 from svcqa.core.workspace import AUDIO_EXTENSIONS, Workspace
 
 MAX_UPLOAD_BYTES = 500_000_000
+"""Largest upload into any folder without a limit of its own."""
+SONGS_FOLDER = "songs"
+"""Songs have their own limit: ``RenderSettings.max_song_bytes``, on every page that takes one."""
 MAX_UPLOAD_S = 1800.0
 """Longest audio accepted (30 min): a song, or a set of takes, never hours."""
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
@@ -46,19 +49,30 @@ def safe_filename(name: str, max_chars: int = 80) -> str:
     return f"{slug}{ext}"
 
 
+def upload_limit_bytes(ws: Workspace, folder: str) -> int:
+    """Return the largest upload ``folder`` accepts: songs the workspace's ``render.max_song_bytes``,
+    other folders :data:`MAX_UPLOAD_BYTES`."""
+    if Path(folder) == Path(SONGS_FOLDER):
+        return ws.load_settings().render.max_song_bytes
+    return MAX_UPLOAD_BYTES
+
+
 def save_upload(
     ws: Workspace,
     folder: str,
     name: str,
     data: bytes,
-    max_bytes: int = MAX_UPLOAD_BYTES,
+    max_bytes: int | None = None,
     max_duration_s: float = MAX_UPLOAD_S,
 ) -> Path:
     """Save uploaded audio into the workspace folder ``folder``; return the new file's path.
 
-    Raises :class:`UploadError` when it is empty, over ``max_bytes`` or ``max_duration_s``, not
-    audio, has no samples, has no audio file name, or cannot be written (a full disk).
+    ``max_bytes`` defaults to the folder's limit (:func:`upload_limit_bytes`). Raises
+    :class:`UploadError` when it is empty, over ``max_bytes`` or ``max_duration_s``, not audio,
+    has no samples, has no audio file name, or cannot be written (a full disk).
     """
+    if max_bytes is None:
+        max_bytes = upload_limit_bytes(ws, folder)
     shown = _shown(name)
     if not data:
         raise UploadError(f"{shown!r} is empty.")

@@ -17,6 +17,7 @@ from pathlib import Path
 from svcqa.core.errors import WorkspaceError
 from svcqa.core.store.audit_cache import AuditCache
 from svcqa.core.store.migrations import migrate
+from svcqa.core.store.renders import Renders
 
 _FILE_ERRORS = frozenset(
     {sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY}
@@ -77,3 +78,8 @@ class Store:
     def audit_cache(self) -> AuditCache:
         """The audit's per-file measurement cache."""
         return AuditCache(self)
+
+    @cached_property
+    def renders(self) -> Renders:
+        """Every checkpoint's renders of the chosen excerpts."""
+        return Renders(self)
