@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Makes this checkout ready to run: the Debian programs svcqa calls, then .venv with the
-# pinned requirements. Cheap when nothing changed (a stamp file holds the requirements hash).
+# pinned requirements and svcqa installed editable (the `svcqa` command). Cheap when nothing
+# changed (a stamp file holds the hash of requirements.txt and pyproject.toml).
 # Usage: scripts/bootstrap.sh [run|test]
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -39,12 +40,17 @@ if [ -z "$python" ]; then
   echo "svcqa needs Python 3.11 (the pinned torch wheels are built for it)." >&2; exit 1
 fi
 
+# The stamp covers the pins and pyproject.toml (the package's own declaration and its `svcqa`
+# command), so a change to either installs again.
 stamp=.venv/.requirements.sha256
-want=$(sha256sum requirements.txt | cut -d' ' -f1)
-if [ ! -x .venv/bin/python ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+want=$(cat requirements.txt pyproject.toml | sha256sum | cut -d' ' -f1)
+if [ ! -x .venv/bin/python ] || [ ! -x .venv/bin/svcqa ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
   echo "Setting up .venv (first run: a few minutes) ..." >&2
   [ -x .venv/bin/python ] || "$python" -m venv .venv
   .venv/bin/python -m pip install --quiet --upgrade pip
   .venv/bin/python -m pip install --quiet -r requirements.txt
+  # svcqa itself, editable: `svcqa` and `python -m svcqa` work from any folder and run this
+  # checkout's code. Its dependencies are the pins above; the build uses their setuptools.
+  .venv/bin/python -m pip install --quiet --no-deps --no-build-isolation -e .
   echo "$want" > "$stamp"
 fi

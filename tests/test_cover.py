@@ -384,7 +384,9 @@ def test_request_without_conversion_settings_uses_the_workspaces(ws: Workspace, 
     assert result.outcome("convert").record.settings["slicing"]["db_thresh"] == -30
 
 
-def test_default_speaker_is_the_lowest_id_whatever_the_key_order(ws: Workspace, request_: CoverRequest) -> None:
+def test_default_speaker_is_the_lowest_id_whatever_the_key_order(
+    ws: Workspace, request_: CoverRequest
+) -> None:
     (ws.logs_44k / "config.json").write_text(json.dumps({"spk": {"tenor": 1, "alto": 0}}), encoding="utf-8")
     converter = GainConverter()
     run_cover(ws, dataclasses.replace(request_, separation=SeparationSettings(stages=())), converter)

@@ -15,6 +15,7 @@ from click.testing import CliRunner
 
 from svcqa.cli.main import main
 from svcqa.core.workspace import Workspace
+from svcqa.dataset import voice_analysis
 from svcqa.demo import model as demo_model
 from svcqa.demo.singer import SPEAKER
 from svcqa.demo.tiny_models import TINY_SNAPSHOT_ID, tiny_config_edits
@@ -32,7 +33,7 @@ def test_demo_with_model_builds_its_stand_in_inside_the_workspace_and_trains_a_t
     def train(ws: Workspace, settings: Any, _say: Any, _timeout_s: float) -> None:
         calls["train"] = settings
 
-    monkeypatch.setattr(demo_model, "_voice_available", lambda: False)
+    monkeypatch.setattr(voice_analysis, "voice_available", lambda requested=True: False)
     monkeypatch.setattr(svc, "preprocess", preprocess)
     monkeypatch.setattr(demo_model, "_train", train)
     root = tmp_path / "demo"

@@ -176,7 +176,9 @@ def test_every_checkpoint_past_the_threshold_gets_exactly_one_render(rendered: R
 
 def test_content_and_f0_are_computed_once_per_excerpt_not_per_checkpoint(rendered: Rendered) -> None:
     context = _context(rendered)
-    features = svc.Features.load(render.features_path(rendered.ws, rendered.excerpt.id, context.features_hash))
+    features = svc.Features.load(
+        render.features_path(rendered.ws, rendered.excerpt.id, context.features_hash)
+    )
     sung_chunks = sum(chunk.speech for chunk in features.chunks)
     assert sung_chunks >= 1
     # The silent excerpt is noise at -70 dBFS: one chunk to track, nothing voiced in it.
@@ -453,7 +455,9 @@ def test_render_ids_and_hashes_are_the_ones_workspaces_stored_before(tmp_path: P
     assert svc.ModelConfig(tmp_path / "config.json", config).fingerprint == "bb43c1db9ae6dc80"
 
 
-def test_the_covers_converted_vocals_are_the_render_of_the_same_song(rendered: Rendered, tmp_path: Path) -> None:
+def test_the_covers_converted_vocals_are_the_render_of_the_same_song(
+    rendered: Rendered, tmp_path: Path
+) -> None:
     ws = rendered.ws
     song = ws.songs / "song.wav"
     settings = dataclasses.replace(SETTINGS, transpose_semitones=-2)

@@ -248,7 +248,11 @@ def test_engine_output_equals_svc_infer_for_the_same_checkpoint_seed_and_setting
     ws = tiny_trained.workspace
     source = tmp_path / "song.wav"
     pause = np.zeros(int(0.7 * 44_100), dtype=np.float32)
-    phrases = [sung_phrase([60, 64, 67], 0.5, 44_100, seed=4), pause, sung_phrase([62, 59], 0.6, 44_100, seed=5)]
+    phrases = [
+        sung_phrase([60, 64, 67], 0.5, 44_100, seed=4),
+        pause,
+        sung_phrase([62, 59], 0.6, 44_100, seed=5),
+    ]
     sf.write(source, np.concatenate(phrases), 44_100)
     # svc infer's own noise scale (0.4) and torch's own thread count, as svc infer runs.
     settings = ConversionSettings(seed=3, device="cpu", cpu_threads=torch.get_num_threads())

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from svcqa.core.auth import PUBLIC_ENV, AuthError, has_password
+from svcqa.core.settings import DEFAULT_PORT
 from svcqa.core.workspace import ENV_VAR, Workspace
 from svcqa.demo.singer import create_demo
 
@@ -27,7 +28,7 @@ def streamlit_argv(workspace: Workspace, port: int, address: str, headless: bool
     ]  # fmt: skip
 
 
-def serve_app(workspace: Workspace, port: int = 8501, public: bool = False, demo: bool = True) -> int:
+def serve_app(workspace: Workspace, port: int = DEFAULT_PORT, public: bool = False, demo: bool = True) -> int:
     """Prepare the workspace (demo speaker when it has no recordings) and run the server.
 
     Returns the server's exit code. Public mode listens on every interface and refuses to

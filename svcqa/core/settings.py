@@ -26,10 +26,15 @@ from typing import Any
 
 from svcqa.core.errors import WorkspaceError
 
+DEFAULT_PORT = 8501
+"""Port of the dashboard (``svcqa serve --port``); Makefile's PORT and .streamlit/config.toml repeat it."""
+DEFAULT_APP_URL = f"http://127.0.0.1:{DEFAULT_PORT}/"
+"""The dashboard's address on this machine, the base of vote-only links unless another is given."""
+
 
 @dataclass(frozen=True)
 class AuditSettings:
-    """Thresholds of the dataset audit (issue: foundation)."""
+    """Thresholds of the dataset audit."""
 
     min_duration_s: float = 2.0
     max_duration_s: float = 25.0
@@ -58,7 +63,7 @@ class AuditSettings:
 
 @dataclass(frozen=True)
 class PitchSettings:
-    """Pitch tracking, coverage and speech-vs-singing (issue: pitch and speech)."""
+    """Pitch tracking, coverage and speech-vs-singing."""
 
     f0_min_hz: float = 65.0
     f0_max_hz: float = 1100.0
@@ -113,7 +118,7 @@ class PitchSettings:
 
 @dataclass(frozen=True)
 class SlicerSettings:
-    """Audio Slicer parameters (openvpi defaults) and the length guarantees (issue: preparation)."""
+    """Audio Slicer parameters (openvpi defaults) and the length guarantees."""
 
     threshold_db: float = -40.0
     min_length_ms: int = 5000
@@ -130,7 +135,7 @@ class SlicerSettings:
 
 @dataclass(frozen=True)
 class PrepareSettings:
-    """Clean-up defaults (issue: preparation)."""
+    """Clean-up defaults."""
 
     target_sample_rate_hz: int = 44_100
     target_lufs: float = -23.0
@@ -161,7 +166,7 @@ TRAIN_PRECISIONS: tuple[str, ...] = ("32", "16-mixed", "bf16-mixed")
 
 @dataclass(frozen=True)
 class TrainSettings:
-    """Training defaults (issue: training)."""
+    """Training defaults."""
 
     target_steps: int = 60_000
     suggested_steps: int = 20_000
@@ -197,7 +202,7 @@ class TrainSettings:
 
 @dataclass(frozen=True)
 class SeparationSettings:
-    """Separation through audio-separator (issue: separation and mix).
+    """Separation through audio-separator.
 
     Default models, from audio-separator's supported list and its bundled median scores
     (MUSDB18-HQ SDR, dB): ``vocals_model`` is BS-Roformer-Viperx-1297, the library's own default,
@@ -226,7 +231,7 @@ class SeparationSettings:
 
 @dataclass(frozen=True)
 class MixSettings:
-    """Final mix defaults (issue: separation and mix)."""
+    """Final mix defaults."""
 
     target_lufs: float = -14.0
     true_peak_ceiling_dbtp: float = -1.0
@@ -253,7 +258,7 @@ class MixSettings:
 
 @dataclass(frozen=True)
 class CoverSettings:
-    """Song-to-cover pipeline defaults (issue: separation and mix); models and mix have their own sections."""
+    """Song-to-cover pipeline defaults; models and mix have their own sections."""
 
     f0_method: str = "auto"
     """Pitch tracker of the conversion; "auto" picks the most accurate one installed (rmvpe, the
@@ -269,7 +274,7 @@ class CoverSettings:
 
 @dataclass(frozen=True)
 class ListenSettings:
-    """Blind listening test, ranking and rating (issue: blind listening)."""
+    """Blind listening test, ranking and rating."""
 
     min_comparisons: int = 3
     """Reveal is allowed once every checkpoint took part in at least this many comparisons."""
@@ -296,7 +301,7 @@ class ListenSettings:
 
 @dataclass(frozen=True)
 class VoiceSettings:
-    """Voice consistency and recording quality of clips, and per-render metrics (issue: voice and quality).
+    """Voice consistency and recording quality of clips, and per-render metrics.
 
     Embeddings come from resemblyzer's GE2E speaker encoder, quality scores from DNSMOS
     (speechmos); both models are speech-trained, so their numbers are screens, not verdicts.
@@ -390,7 +395,7 @@ class LoudnessSettings:
 
 @dataclass(frozen=True)
 class RenderSettings:
-    """Test-song renders through every checkpoint (issue: renders).
+    """Test-song renders through every checkpoint.
 
     The fields from ``f0_method`` to ``peak_ceiling_dbtp`` change the rendered audio and are part
     of every render's settings hash, with the :class:`ConversionSettings` shared with the cover;

@@ -85,4 +85,6 @@ class EngineConverter:
         say(f"Converting {job.vocals.name} with {job.checkpoint.name} on {converter.device}.")
         sung = converter.convert(audio, job.checkpoint)
         write_wav(job.out, sung, conversion.sample_rate_hz, CONVERTED_SUBTYPE)
-        say(f"Converted {audio.size / conversion.sample_rate_hz:.1f} s in {time.perf_counter() - started:.1f} s.")
+        say(
+            f"Converted {audio.size / conversion.sample_rate_hz:.1f} s in {time.perf_counter() - started:.1f} s."
+        )

@@ -100,9 +100,7 @@ class ProgressWriter:
         atomic_write_json(self.path, self.progress.to_dict())
 
 
-def start_job(
-    workspace: Workspace, request: CoverRequest, env: Mapping[str, str] | None = None
-) -> jobs.Job:
+def start_job(workspace: Workspace, request: CoverRequest, env: Mapping[str, str] | None = None) -> jobs.Job:
     """Return the background job running ``request`` (``python -m svcqa.cover.worker RUN_DIR``).
 
     The run folder ``.svcqa/covers/<run>/`` holds the request and the progress file. ``env`` is
@@ -110,7 +108,9 @@ def start_job(
     """
     run_dir = workspace.state_dir / RUNS_FOLDER / f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
     run_dir.mkdir(parents=True)
-    atomic_write_json(run_dir / REQUEST_FILE, {"workspace": str(workspace.root), "request": request.to_dict()})
+    atomic_write_json(
+        run_dir / REQUEST_FILE, {"workspace": str(workspace.root), "request": request.to_dict()}
+    )
     ProgressWriter(run_dir, request)
     argv = [sys.executable, "-m", "svcqa.cover.worker", str(run_dir)]
     try:

@@ -72,7 +72,16 @@ from svcqa.engines import separation, svc
 from svcqa.engines.separation_models import check_models
 from svcqa.train import checkpoints
 
-__all__ = ["STAGES", "CoverRequest", "CoverResult", "cover_folder", "plan", "run_cover", "song_digest", "stage_key"]
+__all__ = [
+    "STAGES",
+    "CoverRequest",
+    "CoverResult",
+    "cover_folder",
+    "plan",
+    "run_cover",
+    "song_digest",
+    "stage_key",
+]
 
 CODE_VERSION = "1"
 """Part of every cache key: raise it when a stage's output for the same inputs changes."""
@@ -486,7 +495,11 @@ def _mix(
 ) -> tuple[str, None, dict[str, Any]]:
     output = f"mix-{key}.{request.cover.export_format}"
     result = mixing.mix(
-        vocals, accompaniment or _silence(context.folder), context.folder / output, request.mix, context.loudness
+        vocals,
+        accompaniment or _silence(context.folder),
+        context.folder / output,
+        request.mix,
+        context.loudness,
     )
     details = result.to_dict()
     details.pop("out")

@@ -105,11 +105,12 @@ def build_demo_model(
 
 def _prepare(ws: Workspace, source: Path, say: Callable[[str], None]) -> int:
     from svcqa.dataset.run import audit_dataset
+    from svcqa.dataset.voice_analysis import voice_available
     from svcqa.prepare.plan import build_plan, execute_plan
 
     settings = ws.load_settings()
     say("Auditing the demo recordings")
-    report = audit_dataset(source, settings, with_voice=_voice_available())
+    report = audit_dataset(source, settings, with_voice=voice_available())
     plan = build_plan(source, report.to_dict()["clips"], SPEAKER, settings)
     result = execute_plan(plan, ws)
     count = len(result.written) + len(result.unchanged)
@@ -117,14 +118,6 @@ def _prepare(ws: Workspace, source: Path, say: Callable[[str], None]) -> int:
         raise DatasetError(f"Preparing the demo left only {count} clips; so-vits-svc-fork needs 5.")
     say(f"Prepared {count} clips into {result.out_dir}")
     return count
-
-
-def _voice_available() -> bool:
-    try:
-        import svcqa.dataset.voice_kind  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 def _train(ws: Workspace, train: TrainSettings, say: Callable[[str], None], timeout_s: float) -> None:

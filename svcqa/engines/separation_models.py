@@ -64,7 +64,13 @@ HTTP error status, or OSError when the model folder named by the env variable is
 _HASHED_ARCHS = frozenset({"MDX", "VR"})
 _KARAOKE_WORDS = ("karaoke", "kara")
 # Friendly-name prefixes of audio-separator's bundled scores, and file suffixes, to architectures.
-_NAME_ARCHS = (("VR Arch", "VR"), ("MDX-Net", "MDX"), ("MDX23C", "MDXC"), ("Roformer", "MDXC"), ("Demucs", "Demucs"))
+_NAME_ARCHS = (
+    ("VR Arch", "VR"),
+    ("MDX-Net", "MDX"),
+    ("MDX23C", "MDXC"),
+    ("Roformer", "MDXC"),
+    ("Demucs", "Demucs"),
+)
 _SUFFIX_ARCHS = {".pth": "VR", ".onnx": "MDX", ".ckpt": "MDXC", ".yaml": "Demucs"}
 _REASON_CHARS = 200
 
@@ -145,7 +151,9 @@ def supported_models(model_dir: Path, allow_download: bool = False) -> tuple[Mod
             raise
         raise ModelMissingError(missing_models_message({"": (DOWNLOAD_CHECKS_FILE,)}, folder, exc)) from exc
     infos = [
-        _model_info(arch, name, entry, folder) for arch, models in listing.items() for name, entry in models.items()
+        _model_info(arch, name, entry, folder)
+        for arch, models in listing.items()
+        for name, entry in models.items()
     ]
     return tuple(sorted(infos, key=lambda info: (info.arch, info.name)))
 
@@ -249,7 +257,9 @@ def models_for_stage(models: Iterable[ModelInfo], stage: str, current: str | Non
 
 
 def _model_info(arch: str, name: str, entry: dict[str, Any], folder: Path) -> ModelInfo:
-    files = tuple(dict.fromkeys(Path(f).name for f in entry.get("download_files", ()))) or (entry["filename"],)
+    files = tuple(dict.fromkeys(Path(f).name for f in entry.get("download_files", ()))) or (
+        entry["filename"],
+    )
     scores = {
         stem: {metric: float(value) for metric, value in metrics.items()}
         for stem, metrics in (entry.get("scores") or {}).items()
@@ -302,4 +312,3 @@ def _short(error: BaseException) -> str:
     text = str(error).strip().splitlines()
     first = text[0] if text else type(error).__name__
     return first if len(first) <= _REASON_CHARS else f"{first[:_REASON_CHARS]}..."
-

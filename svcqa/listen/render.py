@@ -280,7 +280,9 @@ class Renderer:
     computed. It renders on the device of the conversion settings.
     """
 
-    def __init__(self, ws: Workspace, context: RenderContext, log: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self, ws: Workspace, context: RenderContext, log: Callable[[str], None] | None = None
+    ) -> None:
         self.ws = ws
         self.context = context
         self.converter = SvcConverter(context.conversion)
@@ -458,7 +460,9 @@ class Renderer:
         return record
 
     def _stored(self, checkpoint: Checkpoint, excerpt: Excerpt) -> RenderRecord | None:
-        record = self.ws.store().renders.get(render_id(checkpoint.sha256, excerpt.id, self.context.settings_hash))
+        record = self.ws.store().renders.get(
+            render_id(checkpoint.sha256, excerpt.id, self.context.settings_hash)
+        )
         if record is None:
             return None
         return record if not record.ok or _exists(self.ws, record) else None

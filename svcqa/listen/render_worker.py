@@ -41,9 +41,7 @@ def start(ws: Workspace, once: bool = False, env: Mapping[str, str] | None = Non
     """Return the started render worker job; :class:`~svcqa.core.errors.JobError` if one already runs."""
     argv = [sys.executable, "-m", "svcqa.listen.render_worker", str(ws.root)]
     # The worker imports svcqa from this checkout, wherever the workspace is.
-    return jobs.start(
-        ws, JOB_KIND, [*argv, "--once"] if once else argv, env=env, cwd=jobs.PACKAGE_ROOT
-    )
+    return jobs.start(ws, JOB_KIND, [*argv, "--once"] if once else argv, env=env, cwd=jobs.PACKAGE_ROOT)
 
 
 def stop(ws: Workspace) -> jobs.Job | None:

@@ -1,4 +1,4 @@
-"""Dataset page panels for pitch coverage and speech-vs-singing (issue: pitch and speech)."""
+"""Dataset page panels for pitch coverage and speech-vs-singing."""
 
 from __future__ import annotations
 

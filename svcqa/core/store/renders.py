@@ -107,7 +107,9 @@ class Renders:
         columns = ", ".join(values)
         marks = ", ".join("?" * len(values))
         with self._store.connect() as conn:
-            conn.execute(f"INSERT OR REPLACE INTO renders ({columns}) VALUES ({marks})", list(values.values()))
+            conn.execute(
+                f"INSERT OR REPLACE INTO renders ({columns}) VALUES ({marks})", list(values.values())
+            )
 
     def clear_failed(self, settings_hash: str) -> int:
         """Delete the failed renders of ``settings_hash``; return how many."""

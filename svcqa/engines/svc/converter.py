@@ -36,7 +36,9 @@ def quiet_svc_logging() -> None:
     so-vits-svc-fork configures the root logger on import (rich, INFO, to stdout) unless it
     already has a handler; its per-chunk INFO lines would bury a command's own output.
     """
-    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.WARNING, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s"
+    )
 
 
 def resolve_device(name: str = "auto") -> str:

@@ -46,7 +46,9 @@ def load_generator(checkpoint: Path, config_path: Path, device: str, name: str |
         config_mtime_ns = config_path.stat().st_mtime_ns
     except OSError as exc:
         raise CheckpointLoadError(f"{label} cannot be read ({exc.strerror or exc}).") from exc
-    return _load(str(checkpoint), stat.st_size, stat.st_mtime_ns, str(config_path), config_mtime_ns, device, label)
+    return _load(
+        str(checkpoint), stat.st_size, stat.st_mtime_ns, str(config_path), config_mtime_ns, device, label
+    )
 
 
 @functools.lru_cache(maxsize=_CACHED_GENERATORS)
@@ -72,7 +74,9 @@ def _load(
                 f"{name} could not be read as a so-vits-svc-fork generator checkpoint "
                 f"({type(exc).__name__}: {exc}). It may be truncated or not a generator (G_*.pth)."
             ) from exc
-    misfits = [str(w.message) for w in caught if str(w.message).startswith(("Keys not found", "Shape mismatch"))]
+    misfits = [
+        str(w.message) for w in caught if str(w.message).startswith(("Keys not found", "Shape mismatch"))
+    ]
     if misfits:
         raise CheckpointLoadError(misfit_reason(name, misfits))
     generator.eval()
