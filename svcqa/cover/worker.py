@@ -13,6 +13,7 @@ from pathlib import Path
 
 from svcqa.core.errors import SvcqaError
 from svcqa.cover.jobs import run_job
+from svcqa.engines.svc import quiet_svc_logging
 
 
 def main(argv: list[str]) -> int:
@@ -20,8 +21,9 @@ def main(argv: list[str]) -> int:
     if len(argv) != 1:
         print("usage: python -m svcqa.cover.worker RUN_DIR", file=sys.stderr)
         return 2
+    quiet_svc_logging()
     try:
-        return run_job(Path(argv[0]), log=print)
+        return run_job(Path(argv[0]), log=lambda line: print(line, flush=True))
     except SvcqaError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
