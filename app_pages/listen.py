@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from svcqa.core.store import Store
-from svcqa.listen import listening
+from svcqa.listen.ranking import progress, results
+from svcqa.listen.stimuli import shortlist, stimuli_from_renders
 from svcqa.ui import listen_panels, state
 from svcqa.ui.login import vote_only_session
 
@@ -18,14 +18,14 @@ st.caption(
     "Which checkpoint is which stays hidden until the owner reveals it."
 )
 
-store = Store(ws.db_path)
-stimuli = listening.stimuli_from_renders(ws)
+store = ws.store()
+stimuli = stimuli_from_renders(ws)
 if len({s.checkpoint_sha256 for s in stimuli}) < 2:
     if invited:
         st.info("Nothing to listen to yet. Ask the owner to render the checkpoints first.")
         st.stop()
     st.info("The blind test needs renders of at least two checkpoints: make them on the Renders page.")
-    if listening.shortlist(ws):
+    if shortlist(ws):
         listen_panels.shortlist_panel(ws, settings)
     listen_panels.invites_panel(ws)
     st.stop()
@@ -33,8 +33,7 @@ if len({s.checkpoint_sha256 for s in stimuli}) < 2:
 name = listen_panels.listener_gate()
 listen_panels.change_listener_button(name)
 listen_panels.show_notice()
-progress = listening.progress(store, stimuli, name, settings=settings.listen)
-listen_panels.progress_panel(progress)
+listen_panels.progress_panel(progress(store, stimuli, name, settings=settings.listen))
 
 mode = st.radio(
     "Mode",
@@ -52,20 +51,20 @@ if invited:
     st.stop()
 
 st.divider()
-results = listening.results(store, stimuli, settings=settings.listen)
-if not results.revealed:
+outcome = results(store, stimuli, settings=settings.listen)
+if not outcome.revealed:
     st.subheader("Reveal")
-    listen_panels.reveal_panel(store, stimuli, settings, results)
+    listen_panels.reveal_panel(store, stimuli, settings, outcome)
     listen_panels.shortlist_panel(ws, settings)
 else:
     st.subheader("Results")
-    listen_panels.results_panel(results)
+    listen_panels.results_panel(outcome)
     st.subheader("Objective metrics")
-    listen_panels.metrics_panel(ws, stimuli, settings, results)
+    listen_panels.metrics_panel(ws, stimuli, settings, outcome)
     st.subheader("Export")
     st.caption(
         "The generator weights without the optimizer state, with the config.json it was trained with: "
         "what so-vits-svc-fork needs to sing, at a fraction of the training checkpoint's size."
     )
-    listen_panels.export_panel(ws, results)
+    listen_panels.export_panel(ws, outcome)
 listen_panels.invites_panel(ws)

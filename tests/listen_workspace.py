@@ -21,7 +21,7 @@ import soundfile as sf
 
 from svcqa.core.store import Store
 from svcqa.core.workspace import Workspace
-from svcqa.listen.listening import Pair
+from svcqa.listen.pairs import Pair
 from svcqa.listen.render import render_id
 from svcqa.train import checkpoints
 

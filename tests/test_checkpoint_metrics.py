@@ -14,9 +14,10 @@ from streamlit.testing.v1 import AppTest
 
 from svcqa.core.settings import Settings
 from svcqa.demo.synth import sung_phrase
-from svcqa.listen import checkpoint_metrics, excerpts, listening, render_metrics
+from svcqa.listen import checkpoint_metrics, excerpts, render_metrics
 from svcqa.listen.checkpoint_metrics import CheckpointMetrics, MetricsReference, agreement, most_promising
-from svcqa.listen.listening import RankedCheckpoint
+from svcqa.listen.ranking import RankedCheckpoint
+from svcqa.listen.stimuli import stimuli_from_renders
 from tests.app_paths import REPO, page
 from tests.listen_workspace import SR, insert_render, make_listen_workspace
 
@@ -42,7 +43,7 @@ def measured_ws(tmp_path: Path):
             "m0settings000000",
             sung_phrase(notes, NOTE_S, SR, seed=1),
         )
-    stimuli = [s for s in listening.stimuli_from_renders(ws) if s.excerpt_id == excerpt.id]
+    stimuli = [s for s in stimuli_from_renders(ws) if s.excerpt_id == excerpt.id]
     return ws, stimuli
 
 
@@ -129,8 +130,16 @@ def test_metrics_cli_and_train_page_show_metrics_against_step(
     rows = {row["checkpoint_step"]: row for row in json.loads(done.stdout)["checkpoints"]}
     assert set(rows) >= {13_579, 24_681, 35_791}
     for row in rows.values():
-        assert {"voice_similarity", "f0_error_cents", "voicing_mismatch", "high_note_hnr_db", "dnsmos_ovrl"} <= set(row)
-    assert rows[24_681]["f0_error_cents"] < 30 < rows[13_579]["f0_error_cents"] < rows[35_791]["f0_error_cents"]
+        assert {
+            "voice_similarity",
+            "f0_error_cents",
+            "voicing_mismatch",
+            "high_note_hnr_db",
+            "dnsmos_ovrl",
+        } <= set(row)
+    assert (
+        rows[24_681]["f0_error_cents"] < 30 < rows[13_579]["f0_error_cents"] < rows[35_791]["f0_error_cents"]
+    )
     monkeypatch.setenv("SVCQA_WORKSPACE", str(ws.root))
     at = AppTest.from_file(str(REPO / "streamlit_app.py"), default_timeout=180)
     at.run()

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from svcqa.core.errors import SvcqaError
+from svcqa.core.files import file_sha256
 from svcqa.core.workspace import Workspace
 from svcqa.train import checkpoints
 
@@ -26,7 +27,7 @@ def test_register_reads_the_step_hashes_and_archives(ws: Workspace) -> None:
     path = _fake(ws, 200, b"generator weights 200")
     record = checkpoints.register(ws, path, settle_s=0.01)
     assert (record.step, record.step_derived, record.size_bytes) == (200, False, 21)
-    assert record.sha256 == checkpoints.file_sha256(path)
+    assert record.sha256 == file_sha256(path)
     assert record.archived_path and record.archived_path.read_bytes() == path.read_bytes()
     assert checkpoints.register(ws, path, settle_s=0.01) == record  # registered once
 

@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from svcqa.core.store import Store
-from svcqa.listen import listening
+from svcqa.listen.ranking import results as listen_results
+from svcqa.listen.stimuli import stimuli_from_renders
 from tests.listen_workspace import QUALITY, ListenWorkspace, heard_step, make_listen_workspace
 
 REPO = Path(__file__).resolve().parent.parent
@@ -84,7 +85,7 @@ def test_scripted_listener_votes_until_reveal_and_exports_the_best(
             )
         )
         assert cast["choice"] == choice and cast["tags"] == ["noise"]
-        if listening.results(store, listening.stimuli_from_renders(listen_ws.ws)).refusal is None:
+        if listen_results(store, stimuli_from_renders(listen_ws.ws)).refusal is None:
             break
         pair = _json(_svcqa("listen", "next", ws, "--listener", "bot", "--json", cwd=tmp_path))
 

@@ -29,8 +29,9 @@ from svcqa.demo.synth import sung_phrase
 from svcqa.demo.tiny_models import build_tiny_contentvec, tiny_config_edits, tiny_env
 from svcqa.demo.tiny_separation_model import build_tiny_separation_models
 from svcqa.engines import svc
-from svcqa.listen import listening, render_worker
-from svcqa.listen.listening import stimuli_from_renders
+from svcqa.listen import render_worker
+from svcqa.listen.ranking import results
+from svcqa.listen.stimuli import stimuli_from_renders
 from svcqa.train import checkpoints
 from tests.browser import CHROMIUM, SCREENSHOTS, chromium_page, running_server
 
@@ -138,15 +139,15 @@ def test_whole_pipeline_in_the_browser(tmp_path: Path) -> None:
         store = Store(ws.db_path)
 
         def can_reveal() -> bool:
-            return listening.results(store, stimuli_from_renders(ws)).refusal is None
+            return results(store, stimuli_from_renders(ws)).refusal is None
 
         for _ in range(60):
             if can_reveal():
                 break
-            votes = listening.results(store, stimuli_from_renders(ws)).votes
+            votes = results(store, stimuli_from_renders(ws)).votes
             page.get_by_role("button", name="A is better").click()
             _wait_for(
-                lambda votes=votes: listening.results(store, stimuli_from_renders(ws)).votes > votes,
+                lambda votes=votes: results(store, stimuli_from_renders(ws)).votes > votes,
                 60,
                 "the vote to be stored",
                 poll_s=0.5,

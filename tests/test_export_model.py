@@ -19,7 +19,7 @@ import soundfile as sf
 from svcqa.core.workspace import Workspace
 from svcqa.demo.synth import sung_phrase
 from svcqa.engines import svc
-from svcqa.listen import listening
+from svcqa.listen.export import export_step
 from svcqa.train import checkpoints
 
 pytest_plugins = ["tests.svc_fixtures"]
@@ -51,7 +51,7 @@ def test_exported_model_loads_in_so_vits_svc_fork_and_sings_like_the_checkpoint(
     shutil.copyfile(tiny_trained.workspace.logs_44k / "config.json", ws.logs_44k / "config.json")
     checkpoints.register(ws, generator, settle_s=0.01)
 
-    exported = listening.export_step(ws, tiny_trained.step, ws.exports / "model.zip")
+    exported = export_step(ws, tiny_trained.step, ws.exports / "model.zip")
     with zipfile.ZipFile(exported.path) as archive:
         assert sorted(archive.namelist()) == [f"G_{tiny_trained.step}.pth", "config.json"]
         archive.extractall(tmp_path / "model")

@@ -34,7 +34,8 @@ from svcqa.core.store.audit_cache import CachedMeasurement
 from svcqa.core.uploads import UploadError, save_upload
 from svcqa.core.workspace import Workspace
 from svcqa.dataset.run import audit_dataset, measure_key
-from svcqa.listen.listening import results, stimuli_from_renders
+from svcqa.listen.ranking import results
+from svcqa.listen.stimuli import stimuli_from_renders
 from svcqa.prepare import preprocess
 from svcqa.prepare.plan import build_plan, execute_plan, load_manifest, manifest_path
 from svcqa.ui import state
@@ -520,7 +521,8 @@ def test_a_write_failing_with_no_space_keeps_the_settings_and_refuses_the_job(
 VOTER = """
 import sys
 from pathlib import Path
-from svcqa.listen.listening import next_pair, stimuli_from_renders, vote
+from svcqa.listen.pairs import next_pair, vote
+from svcqa.listen.stimuli import stimuli_from_renders
 from svcqa.core.store import Store
 from svcqa.core.store.audit_cache import CachedMeasurement
 from svcqa.core.workspace import Workspace

@@ -24,24 +24,11 @@ from scipy import special, stats
 
 from svcqa.core.settings import ListenSettings
 from svcqa.core.store import Store
-from svcqa.listen.listening import (
-    CHOICES,
-    ExportError,
-    ListeningError,
-    Pair,
-    RevealRefusedError,
-    Stimulus,
-    bradley_terry,
-    export_checkpoint,
-    next_pair,
-    next_trial,
-    pair_audio,
-    rate,
-    results,
-    reveal,
-    trial_audio,
-    vote,
-)
+from svcqa.listen.export import ExportError, export_checkpoint
+from svcqa.listen.pairs import CHOICES, Pair, next_pair, pair_audio, vote
+from svcqa.listen.ranking import RevealRefusedError, bradley_terry, results, reveal
+from svcqa.listen.stimuli import ListeningError, Stimulus
+from svcqa.listen.trials import next_trial, rate, trial_audio
 
 SR = 16_000
 BASE_HZ = 300.0

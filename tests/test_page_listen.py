@@ -21,7 +21,9 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from svcqa.core.store import Store
-from svcqa.listen import listening
+from svcqa.listen.pairs import Pair, pending_pair
+from svcqa.listen.ranking import results
+from svcqa.listen.stimuli import shortlist, stimuli_from_renders
 from svcqa.ui import state
 from tests.app_paths import APP, page
 from tests.listen_workspace import ListenWorkspace, better_side, heard_step, make_listen_workspace
@@ -114,7 +116,10 @@ def vote_on_page(at: AppTest, choice: str, tags: tuple[str, ...] = ()) -> None:
 
 def votes(made: ListenWorkspace) -> list[tuple[str, str, str]]:
     with Store(made.ws.db_path).connect() as conn:
-        return [tuple(row) for row in conn.execute("SELECT listener, choice, tags FROM listen_votes ORDER BY rowid")]
+        return [
+            tuple(row)
+            for row in conn.execute("SELECT listener, choice, tags FROM listen_votes ORDER BY rowid")
+        ]
 
 
 def test_nothing_on_the_page_names_a_checkpoint_while_voting_and_rating(listen_ws: ListenWorkspace) -> None:
@@ -135,16 +140,16 @@ def test_nothing_on_the_page_names_a_checkpoint_while_voting_and_rating(listen_w
 def test_a_vote_shows_the_next_pair_and_a_reload_resumes_the_open_one(listen_ws: ListenWorkspace) -> None:
     store = Store(listen_ws.ws.db_path)
     at = open_listen_page()
-    first = listening.pending_pair(store, "alice")
+    first = pending_pair(store, "alice")
     sides = {label: heard_step(wav) for label, wav in player_audio(at).items()}
 
     reloaded = open_listen_page()  # a new browser session of the same listener
-    assert listening.pending_pair(store, "alice") == first
+    assert pending_pair(store, "alice") == first
     assert {label: heard_step(wav) for label, wav in player_audio(reloaded).items()} == sides
 
     vote_on_page(reloaded, "B")
     assert votes(listen_ws) == [("alice", "B", "[]")]
-    assert listening.pending_pair(store, "alice") not in (None, first)
+    assert pending_pair(store, "alice") not in (None, first)
     assert reloaded.metric[0].value == "1"  # your votes
     assert any("Vote saved" in s.value for s in reloaded.success)
 
@@ -158,7 +163,9 @@ def test_ratings_are_saved_for_every_letter(listen_ws: ListenWorkspace) -> None:
     at.button(key=state.LISTEN_RATE_SUBMIT).click().run()
     assert not at.exception, at.exception
     with Store(listen_ws.ws.db_path).connect() as conn:
-        scores = {row["letter"]: row["score"] for row in conn.execute("SELECT letter, score FROM listen_ratings")}
+        scores = {
+            row["letter"]: row["score"] for row in conn.execute("SELECT letter, score FROM listen_ratings")
+        }
     assert scores == {letter: 10.0 * (k + 1) for k, letter in enumerate(letters)}
     assert_anonymous(at, listen_ws)
 
@@ -170,9 +177,7 @@ def test_reveal_is_refused_until_enough_votes_then_shows_the_curve_and_exports(
     vote_on_page(at, better_side_of(at))
     at.button(key=state.LISTEN_REVEAL).click().run()
     assert any("Reveal needs every checkpoint in at least 3 comparisons" in w.value for w in at.warning)
-    assert not listening.results(
-        Store(listen_ws.ws.db_path), listening.stimuli_from_renders(listen_ws.ws)
-    ).revealed
+    assert not results(Store(listen_ws.ws.db_path), stimuli_from_renders(listen_ws.ws)).revealed
     assert_anonymous(at, listen_ws)
 
     for _ in range(30):
@@ -206,7 +211,7 @@ def test_reveal_is_refused_until_enough_votes_then_shows_the_curve_and_exports(
 def better_side_of(at: AppTest) -> str:
     """Return the side a listener who hears the better render would vote for."""
     audio = player_audio(at)
-    return better_side(listening.Pair("", audio["A"], audio["B"]))
+    return better_side(Pair("", audio["A"], audio["B"]))
 
 
 def test_without_two_rendered_checkpoints_the_page_says_what_to_do(
@@ -239,7 +244,7 @@ def test_shortlisting_keeps_the_most_promising_without_showing_their_numbers(
     at.number_input(key=state.LISTEN_SHORTLIST_SIZE).set_value(2)
     at.button(key=state.LISTEN_SHORTLIST).click().run()
     assert not at.exception, at.exception
-    assert len(listening.shortlist(listen_ws.ws)) == 2
+    assert len(shortlist(listen_ws.ws)) == 2
     assert {heard_step(wav) for wav in player_audio(at).values()} <= {24_681, 35_791}
     assert any("2 shortlisted checkpoints of 3" in i.value for i in at.info)
     assert not at.dataframe

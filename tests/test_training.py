@@ -29,6 +29,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from svcqa.core import jobs
+from svcqa.core.files import file_sha256
 from svcqa.core.settings import TrainSettings
 from svcqa.core.workspace import Workspace
 from svcqa.demo.tiny_models import tiny_train_settings
@@ -182,14 +183,14 @@ def test_watcher_registers_each_checkpoint_with_the_step_in_its_name(scenario: S
     for checkpoint in found:
         assert checkpoint.path.name == f"G_{checkpoint.step}.pth"
         assert not checkpoint.step_derived
-        assert checkpoint.sha256 == checkpoints.file_sha256(checkpoint.available_path)
+        assert checkpoint.sha256 == file_sha256(checkpoint.available_path)
 
 
 def test_checkpoint_rotated_away_by_so_vits_svc_fork_is_still_in_the_archive(scenario: Scenario):
     first = scenario.first
     assert not first.path.exists()  # keep_ckpts 1: rotated out of logs/44k
     assert first.archived_path.is_file()
-    assert checkpoints.file_sha256(first.archived_path) == first.sha256
+    assert file_sha256(first.archived_path) == first.sha256
     assert json.loads((scenario.workspace.logs_44k / "config.json").read_text())["train"]["keep_ckpts"] == 1
 
 

@@ -18,6 +18,7 @@ from click.testing import CliRunner
 from svcqa.cli.main import main
 from svcqa.core import gpu, jobs
 from svcqa.core.errors import DatasetError, SvcqaError, TrainingError
+from svcqa.core.files import file_sha256
 from svcqa.core.settings import TrainSettings
 from svcqa.core.workspace import Workspace
 from svcqa.engines import svc, tb_events
@@ -291,7 +292,7 @@ def test_watcher_registers_each_finished_generator_once_and_skips_the_pretrained
     assert steps == [200, 400]
     assert [c.step for c in seen] == [200, 400]
     assert all(c.size_bytes == 40_000 for c in seen)
-    assert seen[0].sha256 == checkpoints.file_sha256(seen[0].archived_path)
+    assert seen[0].sha256 == file_sha256(seen[0].archived_path)
 
 
 def test_watcher_of_an_epoch_named_folder_derives_steps_and_archives_copies(ws: Workspace, tmp_path: Path):

@@ -133,7 +133,7 @@ def listen() -> None:
 
 def _listen_test(workspace_dir: Path) -> tuple[Workspace, Any, list[Any], Any]:
     """Return the workspace, its store, the test's stimuli and the listening settings."""
-    from svcqa.listen.listening import stimuli_from_renders
+    from svcqa.listen.stimuli import stimuli_from_renders
 
     ws = existing_workspace(workspace_dir)
     return ws, ws.store(), stimuli_from_renders(ws), ws.load_settings().listen
@@ -141,7 +141,7 @@ def _listen_test(workspace_dir: Path) -> tuple[Workspace, Any, list[Any], Any]:
 
 def _ranking_lines(results: Any) -> list[str]:
     """Return the revealed ranking as text lines, best first, with where quality peaks."""
-    from svcqa.listen.listening import quality_curve
+    from svcqa.listen.ranking import quality_curve
 
     lines = [
         f"  step {r.checkpoint_step:>8}: score {r.score:+.2f} (95% {r.ci_low:+.2f} to {r.ci_high:+.2f}), "
@@ -164,7 +164,7 @@ def listen_results(workspace_dir: Path, as_json: bool) -> None:
 
     Before reveal the ranking is empty: nothing names a checkpoint.
     """
-    from svcqa.listen.listening import results
+    from svcqa.listen.ranking import results
 
     _, store, stimuli, settings = _listen_test(workspace_dir)
     found = results(store, stimuli, settings=settings)
@@ -227,7 +227,7 @@ def listen_vote(
     workspace_dir: Path, listener: str, pair_id: str, choice: str, tags: tuple[str, ...], as_json: bool
 ) -> None:
     """Record a vote on a pair; the same vote sent twice is stored once."""
-    from svcqa.listen.listening import vote
+    from svcqa.listen.pairs import vote
 
     _, store, _, _ = _listen_test(workspace_dir)
     cast = vote(store, pair_id, listener, choice, tags)
@@ -242,7 +242,7 @@ def listen_vote(
 @json_flag
 def listen_reveal(workspace_dir: Path, as_json: bool) -> None:
     """Reveal which checkpoint is which and print the ranking; exit 1 with the reason while too few votes are in."""
-    from svcqa.listen.listening import reveal
+    from svcqa.listen.ranking import reveal
 
     _, store, stimuli, settings = _listen_test(workspace_dir)
     found = reveal(store, stimuli, settings=settings)
@@ -315,7 +315,7 @@ def export_command(workspace_dir: Path, out_zip: Path, step: int, as_json: bool)
     The zip loads in so-vits-svc-fork (svc infer -m G_<N>.pth -c config.json) and sings exactly
     like the training checkpoint.
     """
-    from svcqa.listen.listening import export_step
+    from svcqa.listen.export import export_step
 
     if out_zip.suffix.lower() != ".zip":
         raise click.UsageError("OUT.zip must end in .zip.")

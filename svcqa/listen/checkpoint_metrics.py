@@ -26,8 +26,6 @@ Example
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -39,11 +37,13 @@ import numpy as np
 from scipy import stats
 
 from svcqa.audio.decode import read
+from svcqa.core.files import json_hash
+from svcqa.core.records import Record
 from svcqa.core.settings import Settings
-from svcqa.core.store import Store
 from svcqa.core.workspace import Workspace
-from svcqa.listen.listening import RankedCheckpoint, Stimulus
+from svcqa.listen.ranking import RankedCheckpoint
 from svcqa.listen.render_metrics import METRIC_NAMES, RENDER_SAMPLE_RATE_HZ, RenderMetrics
+from svcqa.listen.stimuli import Stimulus
 
 METRICS_VERSION = 1
 """Part of the cache key: raise it when a change here changes a render's numbers."""
@@ -88,7 +88,7 @@ class MetricsReference:
             "voice": asdict(settings.voice),
             "pitch": asdict(settings.pitch),
         }
-        return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:16]
+        return json_hash(data, chars=16)
 
 
 @dataclass(frozen=True)
@@ -111,7 +111,7 @@ class CheckpointMetrics:
 
 
 @dataclass(frozen=True)
-class MetricAgreement:
+class MetricAgreement(Record):
     """How well one metric's order of the checkpoints matches the blind ranking."""
 
     metric: str
@@ -122,10 +122,6 @@ class MetricAgreement:
     """Checkpoints with both a value and a blind score."""
     statement: str
     """The result in words, with its uncertainty."""
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return asdict(self)
 
 
 def dataset_reference(ws: Workspace, settings: Settings) -> MetricsReference:
@@ -153,19 +149,8 @@ def cached_metrics(
     ws: Workspace, stimuli: Iterable[Stimulus], reference: MetricsReference, settings: Settings
 ) -> dict[str, RenderMetrics]:
     """Return render id -> stored metrics for the stimuli measured before with this reference."""
-    ids = [s.render_id for s in stimuli]
-    key = reference.key(settings)
-    found: dict[str, RenderMetrics] = {}
-    with Store(ws.db_path).connect() as conn:
-        for start in range(0, len(ids), 500):
-            batch = ids[start : start + 500]
-            rows = conn.execute(
-                f"SELECT render_id, data FROM render_metrics WHERE metrics_key = ? "
-                f"AND render_id IN ({','.join('?' * len(batch))})",
-                [key, *batch],
-            )
-            found.update((render_id, RenderMetrics.from_dict(json.loads(data))) for render_id, data in rows)
-    return found
+    stored = ws.store().render_metrics.get_many([s.render_id for s in stimuli], reference.key(settings))
+    return {render_id: RenderMetrics.from_dict(data) for render_id, data in stored.items()}
 
 
 def measure_renders(
@@ -190,6 +175,7 @@ def measure_renders(
     transposes = _render_transposes(ws, [s.render_id for s in todo])
     sources: dict[str, np.ndarray | ExcerptError] = {}
     key = reference.key(settings)
+    cache = ws.store().render_metrics
     for k, stim in enumerate(todo):
         report(k / max(len(todo), 1), f"Measuring render {k + 1} of {len(todo)}")
         if stim.excerpt_id not in sources:
@@ -215,11 +201,7 @@ def measure_renders(
             settings.voice,
             settings.pitch,
         )
-        with Store(ws.db_path).connect() as conn:
-            conn.execute(
-                "INSERT OR REPLACE INTO render_metrics VALUES (?, ?, ?, ?)",
-                (stim.render_id, key, json.dumps(metrics.to_dict()), time.time()),
-            )
+        cache.put(stim.render_id, key, metrics.to_dict(), time.time())
         found[stim.render_id] = metrics
     report(1.0, f"Measured {len(todo)} renders ({len(stimuli) - len(todo)} cached)")
     return found
@@ -232,16 +214,8 @@ def _read_16k(path: Path) -> np.ndarray:
 
 def _render_transposes(ws: Workspace, render_ids: Sequence[str]) -> dict[str, float]:
     """Return render id -> the transpose (semitones) it was rendered with."""
-    transposes: dict[str, float] = {}
-    with Store(ws.db_path).connect() as conn:
-        for start in range(0, len(render_ids), 500):
-            batch = list(render_ids[start : start + 500])
-            rows = conn.execute(
-                f"SELECT id, settings FROM renders WHERE id IN ({','.join('?' * len(batch))})", batch
-            )
-            for render_id, text in rows:
-                transposes[render_id] = float(json.loads(text).get("transpose_semitones", 0.0))
-    return transposes
+    settings = ws.store().render_metrics.render_settings(render_ids)
+    return {render_id: float(data.get("transpose_semitones", 0.0)) for render_id, data in settings.items()}
 
 
 def per_checkpoint(
@@ -346,7 +320,7 @@ def workspace_metrics(
     ws: Workspace, settings: Settings, measure: bool = True, progress: ProgressCallback | None = None
 ) -> list[CheckpointMetrics]:
     """Return every rendered checkpoint's metrics, by step (measuring uncached renders when asked)."""
-    from svcqa.listen.listening import stimuli_from_renders
+    from svcqa.listen.stimuli import stimuli_from_renders
 
     stimuli = stimuli_from_renders(ws, use_shortlist=False)
     if not stimuli:

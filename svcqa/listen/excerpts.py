@@ -26,9 +26,7 @@ True
 
 from __future__ import annotations
 
-import hashlib
-from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -37,11 +35,12 @@ import numpy as np
 from svcqa.audio import decode
 from svcqa.core import uploads
 from svcqa.core.errors import AudioError, SvcqaError
+from svcqa.core.files import file_sha256, now_iso, text_sha256
+from svcqa.core.records import Record, to_dict
 from svcqa.core.settings import PitchSettings, RenderSettings
-from svcqa.core.store import Store
+from svcqa.core.store.excerpts import ExcerptRow
 from svcqa.core.workspace import AUDIO_EXTENSIONS, Workspace
 from svcqa.dataset.pitch import smooth_midi, track_f0, voiced_runs
-from svcqa.train.checkpoints import file_sha256
 
 SONGS_FOLDER = "songs"
 _HELD_SPREAD_SEMITONES = 1.0
@@ -59,7 +58,7 @@ class ExcerptError(SvcqaError):
 
 
 @dataclass(frozen=True)
-class Excerpt:
+class Excerpt(Record):
     """A window of a test song that every checkpoint renders.
 
     ``song`` is the song's path relative to the workspace (POSIX), ``song_sha256`` the hash of
@@ -84,7 +83,7 @@ class Excerpt:
     def id(self) -> str:
         """Return the content hash of the excerpt (16 hex digits): song content and window in ms."""
         key = f"{self.song_sha256}:{round(self.start_s * 1000)}:{round(self.end_s * 1000)}"
-        return hashlib.sha256(key.encode()).hexdigest()[:16]
+        return text_sha256(key)[:16]
 
     @property
     def duration_s(self) -> float:
@@ -99,33 +98,18 @@ class Excerpt:
         return f"{name} {self.start_s:.1f}-{self.end_s:.1f} s{suffix}"
 
     def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict with the id included."""
-        return {**asdict(self), "id": self.id, "duration_s": self.duration_s}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Excerpt:
-        """Return the excerpt of a :meth:`to_dict` dict (``id`` is recomputed)."""
-        return cls(
-            str(data["song"]),
-            float(data["start_s"]),
-            float(data["end_s"]),
-            str(data["song_sha256"]),
-            str(data.get("label") or ""),
-        )
+        """Return a JSON-ready dict with the id and duration included (``from_dict`` recomputes them)."""
+        return {**to_dict(self), "id": self.id, "duration_s": self.duration_s}
 
 
 @dataclass(frozen=True)
-class ExcerptWindow:
+class ExcerptWindow(Record):
     """A suggested window of a song: ``label`` (high, mid, whole, start) and why it was chosen."""
 
     label: str
     start_s: float
     end_s: float
     reason: str
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return asdict(self)
 
 
 # -- songs ----------------------------------------------------------------------------------
@@ -256,43 +240,31 @@ def read_excerpt(ws: Workspace, excerpt: Excerpt, sample_rate_hz: int) -> np.nda
 
 def choose(ws: Workspace, excerpt: Excerpt) -> Excerpt:
     """Return ``excerpt`` after marking it chosen: the render worker renders it with every checkpoint."""
-    with Store(ws.db_path).connect() as conn:
-        conn.execute(
-            "INSERT OR REPLACE INTO excerpts VALUES (?, ?, ?, ?, ?, ?, 1, ?)",
-            (
-                excerpt.id,
-                excerpt.song,
-                excerpt.start_s,
-                excerpt.end_s,
-                excerpt.song_sha256,
-                excerpt.label,
-                datetime.now(UTC).isoformat(timespec="microseconds"),
-            ),
-        )
+    row = ExcerptRow(
+        excerpt.id, excerpt.song, excerpt.start_s, excerpt.end_s, excerpt.song_sha256, excerpt.label
+    )
+    ws.store().excerpts.choose(row, now_iso())
     return excerpt
 
 
 def unchoose(ws: Workspace, excerpt_id: str) -> None:
     """Stop rendering excerpt ``excerpt_id`` (its renders stay)."""
-    with Store(ws.db_path).connect() as conn:
-        conn.execute("UPDATE excerpts SET chosen = 0 WHERE id = ?", (excerpt_id,))
+    ws.store().excerpts.unchoose(excerpt_id)
 
 
 def chosen_excerpts(ws: Workspace) -> list[Excerpt]:
     """Return the chosen excerpts, oldest choice first."""
-    with Store(ws.db_path).connect() as conn:
-        rows = conn.execute(
-            "SELECT song, start_s, end_s, song_sha256, label FROM excerpts WHERE chosen = 1 ORDER BY chosen_at, id"
-        ).fetchall()
-    return [Excerpt(song, start, end, sha, label) for song, start, end, sha, label in rows]
+    return [_excerpt(row) for row in ws.store().excerpts.chosen()]
 
 
 def known_excerpts(ws: Workspace) -> dict[str, Excerpt]:
     """Return every excerpt ever chosen (also those no longer rendered), by id."""
-    with Store(ws.db_path).connect() as conn:
-        rows = conn.execute("SELECT song, start_s, end_s, song_sha256, label FROM excerpts").fetchall()
-    excerpts = (Excerpt(song, start, end, sha, label) for song, start, end, sha, label in rows)
+    excerpts = (_excerpt(row) for row in ws.store().excerpts.known())
     return {e.id: e for e in excerpts}
+
+
+def _excerpt(row: ExcerptRow) -> Excerpt:
+    return Excerpt(row.song, row.start_s, row.end_s, row.song_sha256, row.label)
 
 
 # -- suggestions ----------------------------------------------------------------------------

@@ -22,16 +22,14 @@ Example
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 import time
-from dataclasses import dataclass
-from typing import Any
 from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from svcqa.core.errors import SvcqaError
-from svcqa.core.store import Store
+from svcqa.core.files import text_sha256
+from svcqa.core.store.invites import Invite
 from svcqa.core.workspace import Workspace
 
 QUERY_PARAMETER = "listen"
@@ -44,34 +42,9 @@ class InviteError(SvcqaError):
     """An invitation cannot be created or revoked as asked (unknown id, bad label)."""
 
 
-@dataclass(frozen=True)
-class Invite:
-    """A vote-only invitation; the token itself is never stored."""
-
-    id: str
-    label: str
-    created_at: float
-    """Unix time in seconds."""
-    revoked_at: float | None
-
-    @property
-    def revoked(self) -> bool:
-        """Return True once the invitation was revoked."""
-        return self.revoked_at is not None
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return {
-            "id": self.id,
-            "label": self.label,
-            "created_at": self.created_at,
-            "revoked_at": self.revoked_at,
-            "revoked": self.revoked,
-        }
-
-
 def _digest(token: str) -> str:
-    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
+    # surrogatepass: a pasted token with a lone surrogate is just a wrong token, not a crash.
+    return text_sha256(token.encode("utf-8", "surrogatepass"))
 
 
 def create_invite(ws: Workspace, label: str = "") -> tuple[Invite, str]:
@@ -81,21 +54,13 @@ def create_invite(ws: Workspace, label: str = "") -> tuple[Invite, str]:
         raise InviteError(f"Give the invitation a label of up to {MAX_LABEL_CHARS} printable characters.")
     token = secrets.token_urlsafe(_TOKEN_BYTES)
     invite = Invite(secrets.token_hex(4), label, time.time(), None)
-    with Store(ws.db_path).connect() as conn:
-        conn.execute(
-            "INSERT INTO listen_invites VALUES (?, ?, ?, ?, NULL)",
-            (invite.id, _digest(token), invite.label, invite.created_at),
-        )
+    ws.store().invites.add(invite, _digest(token))
     return invite, token
 
 
 def list_invites(ws: Workspace) -> list[Invite]:
     """Return every invitation, newest first (revoked ones included)."""
-    with Store(ws.db_path).connect() as conn:
-        rows = conn.execute(
-            "SELECT id, label, created_at, revoked_at FROM listen_invites ORDER BY created_at DESC, id"
-        ).fetchall()
-    return [Invite(*row) for row in rows]
+    return ws.store().invites.all_invites()
 
 
 def check_token(ws: Workspace, token: str) -> Invite | None:
@@ -107,39 +72,24 @@ def check_token(ws: Workspace, token: str) -> Invite | None:
     if not isinstance(token, str) or not token or len(token) > 256:
         return None
     digest = _digest(token).encode("ascii")
-    with Store(ws.db_path).connect() as conn:
-        rows = conn.execute(
-            "SELECT id, label, created_at, revoked_at, token_sha256 FROM listen_invites WHERE revoked_at IS NULL"
-        ).fetchall()
     found = None
-    for *fields, stored in rows:
-        if hmac.compare_digest(digest, stored.encode("ascii")):
-            found = Invite(*fields)
+    for candidate in ws.store().invites.open_invites():
+        if hmac.compare_digest(digest, candidate.token_sha256.encode("ascii")):
+            found = candidate.invite
     return found
 
 
 def is_open(ws: Workspace, invite_id: str) -> bool:
     """Return True when invitation ``invite_id`` exists and was not revoked."""
-    with Store(ws.db_path).connect() as conn:
-        row = conn.execute(
-            "SELECT 1 FROM listen_invites WHERE id = ? AND revoked_at IS NULL", (invite_id,)
-        ).fetchone()
-    return row is not None
+    return ws.store().invites.is_open(invite_id)
 
 
 def revoke_invite(ws: Workspace, invite_id: str) -> Invite:
     """Close invitation ``invite_id`` (its link stops working at once) and return it."""
-    with Store(ws.db_path).connect() as conn:
-        conn.execute(
-            "UPDATE listen_invites SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
-            (time.time(), invite_id),
-        )
-        row = conn.execute(
-            "SELECT id, label, created_at, revoked_at FROM listen_invites WHERE id = ?", (invite_id,)
-        ).fetchone()
-    if row is None:
+    invite = ws.store().invites.revoke(invite_id, time.time())
+    if invite is None:
         raise InviteError(f"No invitation {invite_id!r}; `python -m svcqa listen invites` lists them.")
-    return Invite(*row)
+    return invite
 
 
 def invite_link(base_url: str, token: str) -> str:

@@ -1,6 +1,6 @@
 """A listener's next blind pair as two files, ``a.wav`` and ``b.wav`` (``svcqa listen next``).
 
-The files are the anonymised audio :mod:`svcqa.listen.listening` hands out (loudness matched,
+The files are the anonymised audio :mod:`svcqa.listen.pairs` hands out (loudness matched,
 no metadata): their names and contents say nothing about which checkpoint sings.
 """
 
@@ -15,7 +15,8 @@ from svcqa.core.files import atomic_write_bytes
 from svcqa.core.records import Record
 from svcqa.core.settings import ListenSettings
 from svcqa.core.store import Store
-from svcqa.listen.listening import Stimulus, next_pair, pair_audio, pending_pair
+from svcqa.listen.pairs import next_pair, pair_audio, pending_pair
+from svcqa.listen.stimuli import Stimulus
 
 
 @dataclass(frozen=True)

@@ -47,10 +47,10 @@ import numpy as np
 import parselmouth
 
 from svcqa.core.errors import ModelMissingError
+from svcqa.core.records import Record, to_dict
 from svcqa.core.settings import PitchSettings, VoiceSettings
 from svcqa.dataset import quality, voice_identity
 from svcqa.dataset.pitch import F0Track, prepare_mono, track_f0
-from svcqa.demo.synth import midi_to_hz
 
 RENDER_SAMPLE_RATE_HZ = 16_000
 DNSMOS_LABEL = (
@@ -69,7 +69,7 @@ _HNR_FLOOR_DB = 0.0
 
 
 @dataclass(frozen=True)
-class RenderMetrics:
+class RenderMetrics(Record):
     """The objective metrics of one render; ``None`` where a metric could not be computed.
 
     Attributes
@@ -103,10 +103,7 @@ class RenderMetrics:
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict: the six metrics, ``reasons`` and ``dnsmos_label``."""
-        out: dict[str, Any] = {name: getattr(self, name) for name in METRIC_NAMES}
-        out["reasons"] = dict(self.reasons)
-        out["dnsmos_label"] = DNSMOS_LABEL
-        return out
+        return {**to_dict(self), "dnsmos_label": DNSMOS_LABEL}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RenderMetrics:
@@ -169,6 +166,8 @@ def high_note_hnr(
     settings : VoiceSettings, optional
         Uses ``high_range_share`` and ``min_high_note_s``.
     """
+    import librosa
+
     settings = settings or VoiceSettings()
     if range_midi is None:
         return None, "no singer range"
@@ -188,7 +187,7 @@ def high_note_hnr(
     sung_s = sung.size * expected_f0.time_step_s
     if sung_s < settings.min_high_note_s:
         return None, f"the render ends early: only {sung_s:.2f} s of it falls on the source's high notes"
-    minimum_pitch_hz = max(50.0, 0.7 * float(midi_to_hz(boundary)))
+    minimum_pitch_hz = max(50.0, 0.7 * float(librosa.midi_to_hz(boundary)))
     harmonicity = parselmouth.Sound(audio.astype(np.float64), RENDER_SAMPLE_RATE_HZ).to_harmonicity_cc(
         time_step=expected_f0.time_step_s, minimum_pitch=minimum_pitch_hz
     )

@@ -121,7 +121,7 @@ def run(
 def measure_new_metrics(ws: Workspace, log: Callable[[str], None] = print) -> None:
     """Compute and cache the objective metrics of renders not measured yet (never raises)."""
     from svcqa.listen.checkpoint_metrics import dataset_reference, measure_renders
-    from svcqa.listen.listening import stimuli_from_renders
+    from svcqa.listen.stimuli import stimuli_from_renders
 
     try:
         full = ws.load_settings()

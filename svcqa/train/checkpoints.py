@@ -23,7 +23,6 @@ Example
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
@@ -33,8 +32,7 @@ import shutil
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +41,9 @@ from watchdog.observers import Observer
 from watchdog.observers.polling import PollingObserver
 
 from svcqa.core.errors import SvcqaError
-from svcqa.core.store import Store
+from svcqa.core.files import atomic_path, file_sha256, iso_to_epoch_s, now_iso
+from svcqa.core.records import Record
+from svcqa.core.store.checkpoints import Checkpoint
 from svcqa.core.workspace import Workspace
 
 GENERATOR_NAME = re.compile(r"^G_(\d+)\.pth$")
@@ -51,49 +51,10 @@ PRETRAINED_STEP = 0
 """``G_0.pth`` is the pretrained base so-vits-svc downloads, not a checkpoint of this run."""
 
 
-@dataclass(frozen=True)
-class Checkpoint:
-    """A registered generator checkpoint."""
-
-    path: Path
-    step: int
-    step_derived: bool
-    """True when the step was computed (epoch x steps per epoch) rather than read from the name."""
-    size_bytes: int
-    sha256: str
-    registered_at: str
-    archived_path: Path | None
-
-    @property
-    def available_path(self) -> Path | None:
-        """Return a path that still holds the file: the original, else the archived copy."""
-        if self.path.exists():
-            return self.path
-        if self.archived_path and self.archived_path.exists():
-            return self.archived_path
-        return None
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict (paths as strings)."""
-        data = asdict(self)
-        data["path"] = str(self.path)
-        data["archived_path"] = str(self.archived_path) if self.archived_path else None
-        return data
-
-
 def step_from_name(path: Path) -> int | None:
     """Return ``n`` of a ``G_<n>.pth`` file name, or None for other names."""
     match = GENERATOR_NAME.match(path.name)
     return int(match.group(1)) if match else None
-
-
-def file_sha256(path: Path, chunk_bytes: int = 1 << 20) -> str:
-    """Return the hex sha256 of a file, read in chunks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(chunk_bytes):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def wait_until_stable(path: Path, settle_s: float = 1.0, timeout_s: float = 600.0) -> int:
@@ -117,39 +78,25 @@ def wait_until_stable(path: Path, settle_s: float = 1.0, timeout_s: float = 600.
 def _archive(ws: Workspace, path: Path, sha256: str, link: bool = True) -> Path:
     """Hard-link (or copy, when ``link`` is False or linking fails) ``path`` into the archive.
 
-    Returns the archived path.
+    Returns the archived path. A link appears whole at once; a copy is written atomically, so
+    the archive never holds half a checkpoint.
     """
-    ws.archive_dir.mkdir(parents=True, exist_ok=True)
     target = ws.archive_dir / f"{sha256[:12]}_{path.name}"
     if target.exists():
         return target
-    tmp = target.with_name(target.name + ".tmp")
-    tmp.unlink(missing_ok=True)
-    try:
-        if not link:
-            raise OSError("copy requested")
-        os.link(path, tmp)
-    except OSError:
-        shutil.copy2(path, tmp)
-    tmp.replace(target)
+    if link:
+        ws.archive_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(path, target)
+            return target
+        except FileExistsError:  # archived meanwhile by another process: same content
+            return target
+        except OSError:
+            pass  # another file system, or no hard links there: copy
+    with atomic_path(target) as tmp:
+        shutil.copyfile(path, tmp)
+    shutil.copystat(path, target)
     return target
-
-
-def _from_row(row: tuple[Any, ...]) -> Checkpoint:
-    path, step, derived, size, sha, registered_at, archived = row
-    return Checkpoint(
-        Path(path),
-        int(step),
-        bool(derived),
-        int(size),
-        sha,
-        registered_at,
-        Path(archived) if archived else None,
-    )
-
-
-def _registered_at_s(checkpoint: Checkpoint) -> float:
-    return datetime.fromisoformat(checkpoint.registered_at).timestamp()
 
 
 def register(
@@ -168,12 +115,10 @@ def register(
     a copy instead of a hard link: for runs that reuse names (checkpoints named by epoch).
     """
     path = path.absolute()
-    store = Store(ws.db_path)
-    with store.connect() as conn:
-        row = conn.execute("SELECT * FROM checkpoints WHERE path = ?", (str(path),)).fetchone()
+    registry = ws.store().checkpoints
+    known = registry.get(path)
     size = wait_until_stable(path, settle_s=settle_s)
-    known = _from_row(row) if row else None
-    if known and known.size_bytes == size and path.stat().st_mtime <= _registered_at_s(known):
+    if known and known.size_bytes == size and path.stat().st_mtime <= iso_to_epoch_s(known.registered_at):
         return known
     if step is None:
         step = step_from_name(path)
@@ -189,41 +134,32 @@ def register(
         step_derived=step_derived,
         size_bytes=size,
         sha256=sha,
-        registered_at=datetime.now(UTC).isoformat(timespec="milliseconds"),
+        registered_at=now_iso(),
         archived_path=archived,
     )
-    with store.connect() as conn:
-        if known:
-            _retire(conn, known, path)
-        conn.execute(
-            "INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?, ?, ?, ?, ?)",
-            (str(path), step, int(step_derived), size, sha, record.registered_at, str(archived)),
-        )
+    registry.register(record, replaced=known, kept_at=_kept_copy(known, path) if known else None)
     return record
 
 
-def _retire(conn: Any, old: Checkpoint, rewritten: Path) -> None:
-    """Keep the record of content that was overwritten at ``rewritten``, keyed by its archived copy."""
+def _kept_copy(old: Checkpoint, rewritten: Path) -> Path | None:
+    """Return the archived copy that still holds the content overwritten at ``rewritten``, else None.
+
+    When the archive was a hard link to the rewritten file, the old content is gone everywhere
+    and its link is removed.
+    """
     archived = old.archived_path
     if archived and archived.exists() and not os.path.samefile(archived, rewritten):
-        conn.execute("UPDATE checkpoints SET path = ? WHERE path = ?", (str(archived), str(old.path)))
-        return
-    # The archive was a hard link to the rewritten file: the old content is gone everywhere.
+        return archived
     if archived:
         archived.unlink(missing_ok=True)
-    conn.execute("DELETE FROM checkpoints WHERE path = ?", (str(old.path),))
+    return None
 
 
 def list_checkpoints(ws: Workspace, min_step: int = 0) -> list[Checkpoint]:
     """Return registered checkpoints at or past ``min_step``, by step (one per sha256)."""
-    with Store(ws.db_path).connect() as conn:
-        rows = conn.execute(
-            "SELECT * FROM checkpoints WHERE step >= ? ORDER BY step, registered_at", (min_step,)
-        ).fetchall()
     seen: set[str] = set()
     out = []
-    for row in rows:
-        checkpoint = _from_row(row)
+    for checkpoint in ws.store().checkpoints.by_step(min_step):
         if checkpoint.sha256 not in seen:
             seen.add(checkpoint.sha256)
             out.append(checkpoint)
@@ -232,7 +168,7 @@ def list_checkpoints(ws: Workspace, min_step: int = 0) -> list[Checkpoint]:
 
 # -- steps ----------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class StepNaming:
+class StepNaming(Record):
     """How a run names its generator checkpoints, and so how to read a step from a name.
 
     ``by_step``: ``G_<step>.pth`` (so-vits-svc-fork with ``ckpt_name_by_step`` true, which svcqa
@@ -261,10 +197,6 @@ class StepNaming:
                 "config.json with its training file list beside it); give them with --steps-per-epoch."
             )
         return number * self.steps_per_epoch, True
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return asdict(self)
 
 
 def naming_for(folder: Path, steps_per_epoch: int | None = None) -> StepNaming:
@@ -341,8 +273,7 @@ def delete_archived(ws: Workspace, sha256: str) -> int:
     for path in ws.archive_dir.glob(f"{sha256[:12]}_G_*.pth"):
         path.unlink()
         removed += 1
-    with Store(ws.db_path).connect() as conn:
-        conn.execute("UPDATE checkpoints SET archived_path = NULL WHERE sha256 = ?", (sha256,))
+    ws.store().checkpoints.forget_archived(sha256)
     return removed
 
 
@@ -353,7 +284,7 @@ def archive_size_bytes(ws: Workspace) -> int:
 
 # -- disk -----------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class DiskUsage:
+class DiskUsage(Record):
     """Space taken by the archive and the run folder's checkpoints, and left on the disk."""
 
     archive_bytes: int
@@ -362,10 +293,6 @@ class DiskUsage:
     """Every ``*.pth`` in the run folder: generators and the ~560 MB discriminators."""
     free_bytes: int
     total_bytes: int
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return asdict(self)
 
 
 def disk_usage(ws: Workspace, folder: Path | None = None) -> DiskUsage:

@@ -1,6 +1,6 @@
 """The blind player: renders under letters only, switched instantly at the same playback position.
 
-The page hands over anonymised WAV bytes (from :mod:`svcqa.listen.listening`) under their letters.
+The page hands over anonymised WAV bytes (from :mod:`svcqa.listen.stimuli`) under their letters.
 :func:`player_html` embeds them as base64 in a self-contained page with no URL, file name or
 id of any render; the browser decodes them with the Web Audio API and starts every side on one
 clock, each through its own gain, so switching sides only moves the gains: the switch is

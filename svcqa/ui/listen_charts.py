@@ -2,7 +2,7 @@
 
 Example
 -------
->>> from svcqa.listen.listening import RankedCheckpoint, quality_curve
+>>> from svcqa.listen.ranking import RankedCheckpoint, quality_curve
 >>> ranked = [RankedCheckpoint(s, f"{s:064x}", v, v - 0.4, v + 0.4, 6)
 ...           for s, v in ((1000, -0.8), (2000, 0.6), (3000, 0.2))]
 >>> fig = preference_chart(ranked, quality_curve(ranked))
@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 import plotly.graph_objects as go
 
-from svcqa.listen.listening import QualityCurve, RankedCheckpoint, RatedCheckpoint
+from svcqa.listen.ranking import QualityCurve, RankedCheckpoint, RatedCheckpoint
 
 SCORE_COLOUR = "#4C78A8"
 PEAK_COLOUR = "#54A24B"

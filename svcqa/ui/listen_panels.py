@@ -1,8 +1,8 @@
 """The Listen page's panels: listener name, blind voting and rating, reveal, results, export, invitations.
 
 Before reveal nothing drawn here names a checkpoint: sides are letters, audio is the
-anonymised WAV bytes :mod:`svcqa.listen.listening` returns, and progress is counts only. Identities
-(steps) appear only in the panels drawn after :func:`svcqa.listen.listening.reveal`.
+anonymised WAV bytes :mod:`svcqa.listen.pairs` and :mod:`svcqa.listen.trials` return, and progress is
+counts only. Identities (steps) appear only in the panels drawn after :func:`svcqa.listen.ranking.reveal`.
 """
 
 from __future__ import annotations
@@ -17,9 +17,18 @@ from svcqa.core.errors import SvcqaError
 from svcqa.core.settings import Settings
 from svcqa.core.store import Store
 from svcqa.core.workspace import Workspace
-from svcqa.listen import checkpoint_metrics, invites, listening
-from svcqa.listen.listening import ListeningError, Progress, Results, RevealRefusedError, Stimulus
+from svcqa.listen import checkpoint_metrics, export, invites, pairs, trials
+from svcqa.listen.ranking import Progress, Results, RevealRefusedError, quality_curve, reveal
 from svcqa.listen.render_metrics import DNSMOS_LABEL, METRIC_NAMES, RenderMetrics
+from svcqa.listen.stimuli import (
+    ListeningError,
+    Stimulus,
+    clear_shortlist,
+    listener_name,
+    set_shortlist,
+    shortlist,
+    stimuli_from_renders,
+)
 from svcqa.ui import listen_charts, state
 from svcqa.ui.ab_player import blind_player
 
@@ -54,7 +63,7 @@ def listener_gate() -> str:
         submitted = st.form_submit_button("Start listening", key=state.LISTEN_NAME_SUBMIT, type="primary")
     if submitted:
         try:
-            st.session_state[state.LISTEN_NAME] = listening.listener_name(
+            st.session_state[state.LISTEN_NAME] = listener_name(
                 st.session_state.get(state.LISTEN_NAME_INPUT) or ""
             )
         except ListeningError as exc:
@@ -106,8 +115,8 @@ def paired_panel(store: Store, stimuli: list[Stimulus], name: str, settings: Set
     with st.form(state.LISTEN_VOTE_FORM, clear_on_submit=True, border=False):
         tags = st.multiselect(
             "What decided it (optional)",
-            list(listening.TAGS),
-            format_func=listening.TAGS.__getitem__,
+            list(pairs.TAGS),
+            format_func=pairs.TAGS.__getitem__,
             key=state.LISTEN_TAGS,
             placeholder="reasons",
         )
@@ -120,7 +129,7 @@ def paired_panel(store: Store, stimuli: list[Stimulus], name: str, settings: Set
     if choice is None:
         return
     try:
-        listening.vote(store, pair_id, name, choice, tags)
+        pairs.vote(store, pair_id, name, choice, tags)
     except ListeningError as exc:
         _notice("error", str(exc))
     else:
@@ -133,14 +142,14 @@ def _current_pair(
     store: Store, stimuli: list[Stimulus], name: str, settings: Settings
 ) -> tuple[str, dict[str, bytes]]:
     """Return this listener's unvoted pair if there is one (a reload), else a new pair."""
-    pair_id = listening.pending_pair(store, name)
+    pair_id = pairs.pending_pair(store, name)
     if pair_id is not None:
         try:
-            audio_a, audio_b = listening.pair_audio(store, stimuli, pair_id, settings=settings.listen)
+            audio_a, audio_b = pairs.pair_audio(store, stimuli, pair_id, settings=settings.listen)
             return pair_id, {"A": audio_a, "B": audio_b}
         except ListeningError:
             pass  # its renders are gone: draw a new pair
-    pair = listening.next_pair(store, stimuli, name, settings=settings.listen)
+    pair = pairs.next_pair(store, stimuli, name, settings=settings.listen)
     return pair.id, {"A": pair.audio_a, "B": pair.audio_b}
 
 
@@ -170,7 +179,7 @@ def ratings_panel(store: Store, stimuli: list[Stimulus], name: str, settings: Se
     if not submitted:
         return
     try:
-        listening.rate(store, trial_id, name, scores)
+        trials.rate(store, trial_id, name, scores)
     except ListeningError as exc:
         _notice("error", str(exc))
     else:
@@ -183,13 +192,13 @@ def _current_trial(
     store: Store, stimuli: list[Stimulus], name: str, settings: Settings
 ) -> tuple[str, dict[str, bytes]]:
     """Return this listener's unrated trial if there is one (a reload), else a new trial."""
-    trial_id = listening.pending_trial(store, name)
+    trial_id = trials.pending_trial(store, name)
     if trial_id is not None:
         try:
-            return trial_id, listening.trial_audio(store, stimuli, trial_id, settings=settings.listen)
+            return trial_id, trials.trial_audio(store, stimuli, trial_id, settings=settings.listen)
         except ListeningError:
             pass  # its renders are gone: start a new trial
-    trial = listening.next_trial(store, stimuli, name, settings=settings.listen)
+    trial = trials.next_trial(store, stimuli, name, settings=settings.listen)
     return trial.id, dict(trial.audio)
 
 
@@ -203,7 +212,7 @@ def reveal_panel(store: Store, stimuli: list[Stimulus], settings: Settings, resu
     )
     if st.button("Reveal the checkpoints", key=state.LISTEN_REVEAL, type="primary"):
         try:
-            listening.reveal(store, stimuli, settings=settings.listen)
+            reveal(store, stimuli, settings=settings.listen)
         except RevealRefusedError as exc:
             st.warning(f"Not yet. {exc}")
         else:
@@ -230,9 +239,9 @@ def _measure(ws: Workspace, stimuli: list[Stimulus], settings: Settings) -> dict
 
 def shortlist_panel(ws: Workspace, settings: Settings) -> None:
     """Offer to let only the N most promising checkpoints (by objective metrics) into the test."""
-    every = listening.stimuli_from_renders(ws, use_shortlist=False)
+    every = stimuli_from_renders(ws, use_shortlist=False)
     total = len({s.checkpoint_sha256 for s in every})
-    chosen = listening.shortlist(ws)
+    chosen = shortlist(ws)
     with st.expander("Too many checkpoints? Shortlist the most promising"):
         st.caption(
             "Measures every render (voice similarity, pitch error, high-note HNR, DNSMOS) and keeps the N "
@@ -242,7 +251,7 @@ def shortlist_panel(ws: Workspace, settings: Settings) -> None:
         if chosen:
             st.info(f"The test compares {len(chosen)} shortlisted checkpoints of {total} rendered.")
             if st.button("Compare every checkpoint again", key=state.LISTEN_SHORTLIST_CLEAR):
-                listening.clear_shortlist(ws)
+                clear_shortlist(ws)
                 st.session_state.pop(state.LISTEN_PAIR, None)
                 st.session_state.pop(state.LISTEN_TRIAL, None)
                 st.rerun()
@@ -259,7 +268,7 @@ def shortlist_panel(ws: Workspace, settings: Settings) -> None:
         )
         if st.button("Shortlist", key=state.LISTEN_SHORTLIST):
             rows = checkpoint_metrics.per_checkpoint(every, _measure(ws, every, settings))
-            kept = listening.set_shortlist(ws, checkpoint_metrics.most_promising(rows, int(count)))
+            kept = set_shortlist(ws, checkpoint_metrics.most_promising(rows, int(count)))
             st.session_state.pop(state.LISTEN_PAIR, None)
             st.session_state.pop(state.LISTEN_TRIAL, None)
             _notice("success", f"The test now compares the {kept} most promising of {total} checkpoints.")
@@ -269,7 +278,7 @@ def shortlist_panel(ws: Workspace, settings: Settings) -> None:
 def results_panel(results: Results) -> None:
     """Draw the revealed ranking over training steps, the ratings and the listeners' consistency."""
     if results.votes and results.ranking:
-        curve = listening.quality_curve(results.ranking)
+        curve = quality_curve(results.ranking)
         st.plotly_chart(
             listen_charts.preference_chart(results.ranking, curve), width="stretch", key="listen_preference"
         )
@@ -388,9 +397,9 @@ def export_panel(ws: Workspace, results: Results) -> None:
         key=state.LISTEN_EXPORT_STEP,
     )
     if right.button("Export", key=state.LISTEN_EXPORT, type="primary"):
-        out = listening.default_export_path(ws, steps[picked])
+        out = export.default_export_path(ws, steps[picked])
         try:
-            exported = listening.export_step(ws, steps[picked], out, sha256=picked)
+            exported = export.export_step(ws, steps[picked], out, sha256=picked)
         except SvcqaError as exc:
             st.error(str(exc))
         else:

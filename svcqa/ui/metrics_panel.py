@@ -26,11 +26,18 @@ different. Use them to choose which checkpoints are worth your ears, then listen
 def metrics_figure(rows: list[CheckpointMetrics]) -> go.Figure:
     """Return one small panel per metric, value against step."""
     names = [n for n in METRIC_LABELS if any(r.values.get(n) is not None for r in rows)]
-    fig = make_subplots(rows=len(names) or 1, cols=1, shared_xaxes=True, subplot_titles=[METRIC_LABELS[n] for n in names])
+    fig = make_subplots(
+        rows=len(names) or 1, cols=1, shared_xaxes=True, subplot_titles=[METRIC_LABELS[n] for n in names]
+    )
     for i, name in enumerate(names, start=1):
         points = [(r.checkpoint_step, r.values[name]) for r in rows if r.values.get(name) is not None]
         fig.add_trace(
-            go.Scatter(x=[p[0] for p in points], y=[p[1] for p in points], mode="lines+markers", name=METRIC_LABELS[name]),
+            go.Scatter(
+                x=[p[0] for p in points],
+                y=[p[1] for p in points],
+                mode="lines+markers",
+                name=METRIC_LABELS[name],
+            ),
             row=i,
             col=1,
         )

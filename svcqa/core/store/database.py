@@ -16,6 +16,11 @@ from pathlib import Path
 
 from svcqa.core.errors import WorkspaceError
 from svcqa.core.store.audit_cache import AuditCache
+from svcqa.core.store.checkpoints import Checkpoints
+from svcqa.core.store.excerpts import Excerpts
+from svcqa.core.store.invites import Invites
+from svcqa.core.store.listen import ListenTables
+from svcqa.core.store.metrics import RenderMetricsCache
 from svcqa.core.store.migrations import migrate
 from svcqa.core.store.renders import Renders
 
@@ -78,6 +83,31 @@ class Store:
     def audit_cache(self) -> AuditCache:
         """The audit's per-file measurement cache."""
         return AuditCache(self)
+
+    @cached_property
+    def checkpoints(self) -> Checkpoints:
+        """The checkpoint registry."""
+        return Checkpoints(self)
+
+    @cached_property
+    def excerpts(self) -> Excerpts:
+        """The excerpts chosen for rendering."""
+        return Excerpts(self)
+
+    @cached_property
+    def invites(self) -> Invites:
+        """The blind test's vote-only invitations."""
+        return Invites(self)
+
+    @cached_property
+    def listen(self) -> ListenTables:
+        """The blind test: listeners, pairs, votes, trials, ratings, reveal and shortlist."""
+        return ListenTables(self)
+
+    @cached_property
+    def render_metrics(self) -> RenderMetricsCache:
+        """The per-render objective metrics cache."""
+        return RenderMetricsCache(self)
 
     @cached_property
     def renders(self) -> Renders:
