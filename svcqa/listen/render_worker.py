@@ -67,7 +67,7 @@ def register_new_checkpoints(ws: Workspace) -> int:
     A file is complete once its size held still for ``TrainSettings.checkpoint_settle_s`` (one
     untouched that long counts at once), the rule training's own registration follows.
     """
-    known = {str(checkpoint.path) for checkpoint in checkpoints.list_checkpoints(ws)}
+    known = {str(record.path) for record in ws.store().checkpoints.by_step()}
     new = [
         path
         for path in ws.logs_44k.glob("G_*.pth")
