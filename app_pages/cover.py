@@ -8,7 +8,7 @@ from pathlib import Path
 import streamlit as st
 
 from svcqa.core.errors import SvcqaError
-from svcqa.core.uploads import SONGS_FOLDER, save_upload
+from svcqa.core.uploads import save_upload
 from svcqa.core.workspace import AUDIO_EXTENSIONS
 from svcqa.cover import jobs as cover_jobs
 from svcqa.cover import pipeline
@@ -36,7 +36,7 @@ upload = st.file_uploader(
 )
 if upload is not None and st.button("Save to songs/", key=state.COVER_UPLOAD_SAVE):
     try:
-        saved = save_upload(ws, SONGS_FOLDER, upload.name, upload.getvalue())
+        saved = save_upload(ws, "songs", upload.name, upload.getvalue())
     except SvcqaError as exc:
         st.error(str(exc))
     else:

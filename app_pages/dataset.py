@@ -17,8 +17,6 @@ from svcqa.ui import charts, state
 from svcqa.ui.settings_form import audit_settings_form
 from svcqa.ui.voice_panels import pitch_panel, speech_panel, verdict_banner, voice_map_panel
 
-MAX_PLAY_BYTES = 60_000_000
-
 ws = state.current_workspace()
 settings = ws.load_settings()
 st.title("Dataset")
@@ -124,9 +122,9 @@ with tab_problems:
         if not clip["messages"]:
             st.success("No problems found in this clip.")
         if clip_path is not None and clip["readable"] and clip["frames"]:
-            if clip["size_bytes"] <= MAX_PLAY_BYTES:
+            if clip["size_bytes"] <= settings.audit.max_play_bytes:
                 st.audio(clip_path.read_bytes())
-            samples, rate = decode.read(clip_path, mono=True, duration_s=600)
+            samples, rate = decode.read(clip_path, mono=True, duration_s=settings.audit.waveform_max_s)
             st.plotly_chart(charts.waveform(samples, rate), width="stretch", key="clip_waveform")
     with st.expander("What the flags mean"):
         st.table([{"flag": f.code, "meaning": f.title, "fix": f.fix} for f in CATALOGUE.values()])

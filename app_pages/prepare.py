@@ -10,7 +10,8 @@ from svcqa.audio.decode import read
 from svcqa.core.errors import SvcqaError
 from svcqa.dataset.run import audit_dataset
 from svcqa.prepare import report as prepare_report
-from svcqa.prepare.plan import build_plan, check_speaker_name, execute_plan, safe_speaker_name, source_folders
+from svcqa.prepare.execute import execute_plan
+from svcqa.prepare.plan import build_plan, check_speaker_name, safe_speaker_name, source_folders
 from svcqa.prepare.slicer import check_settings, plan_slices
 from svcqa.ui import charts, prepare_form, state
 from svcqa.ui.preprocess_panel import preprocess_panel

@@ -19,8 +19,8 @@ train = settings.train
 st.title("Train")
 st.caption(
     "Runs so-vits-svc-fork's training in the background: it goes on when this tab or the server "
-    "closes, and this page picks it up again. Listen from about 10k steps; 20k is usually usable; "
-    "do not go past 60k."
+    f"closes, and this page picks it up again. Listen from about {train.listen_from_step // 1000}k steps; "
+    f"{train.suggested_steps // 1000}k is usually usable; do not go past {train.advised_max_steps // 1000}k."
 )
 if is_toy(ws):
     st.info(TOY_NOTICE)
@@ -95,7 +95,7 @@ if b2.button("Stop (saves)", key=state.TRAIN_STOP, disabled=not running):
 if running and current.job and training.stop_requested(ws, current.job):
     b3.caption("Stop requested: saving, then ending. If it hangs, stop without saving:")
     if b3.button("Stop now (no save)", key=state.TRAIN_FORCE_STOP):
-        jobs.stop(ws, current.job.id, timeout_s=5)
+        jobs.stop(ws, current.job.id, timeout_s=train.force_stop_timeout_s)
         st.rerun()
 
 

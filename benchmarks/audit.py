@@ -15,10 +15,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from svcqa.audio.encode import write_wav
 from svcqa.core.settings import Settings
 from svcqa.dataset.run import audit_dataset
 from svcqa.demo.synth import sung_phrase
@@ -41,7 +41,7 @@ def build_dataset(folder: Path, minutes: float) -> float:
     for i in range(n_clips):
         gain = 0.5 + 0.5 * (i % 7) / 7
         noise = np.random.default_rng(i).normal(0, 1e-3, takes[0].size).astype(np.float32)
-        sf.write(folder / f"clip_{i:04d}.wav", takes[i % len(takes)] * gain + noise, SR, subtype="PCM_16")
+        write_wav(folder / f"clip_{i:04d}.wav", takes[i % len(takes)] * gain + noise, SR, "PCM_16")
     return n_clips * CLIP_S
 
 

@@ -17,8 +17,8 @@ import time
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 
+from svcqa.audio.encode import write_wav
 from svcqa.demo.synth import silence, sung_phrase
 from svcqa.prepare.slicer import plan_slices, slice_file
 
@@ -66,7 +66,7 @@ def main() -> None:
     pieces = len(plan_slices(audio, SAMPLE_RATE_HZ).pieces)
     with tempfile.TemporaryDirectory() as tmp:
         source = Path(tmp) / "take.wav"
-        sf.write(source, audio, SAMPLE_RATE_HZ, subtype="PCM_16")
+        write_wav(source, audio, SAMPLE_RATE_HZ, "PCM_16")
         file_s = best_time_s(lambda: slice_file(source, Path(tmp) / "out"), args.repeats)
 
     plan_x = duration_s / plan_s

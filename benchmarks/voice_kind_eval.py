@@ -16,10 +16,10 @@ import time
 from pathlib import Path
 
 import numpy as np
-import soxr
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from svcqa.audio.resample import resample
 from svcqa.core.settings import PitchSettings
 from svcqa.dataset.voice_kind import analyse_voice
 from tests import voice_corpus
@@ -93,7 +93,7 @@ def main() -> None:
     ]
     print(f"misclassified: {wrong or 'none'}")
 
-    resampled = [soxr.resample(a, rate, SPEED_RATE_HZ) for a, rate in audio.values()]
+    resampled = [resample(a, rate, SPEED_RATE_HZ) for a, rate in audio.values()]
     total_s = sum(a.size for a in resampled) / SPEED_RATE_HZ
     best_s = float("inf")
     for _ in range(3):

@@ -29,7 +29,7 @@ from streamlit.testing.v1 import AppTest
 from svcqa.cli.main import main
 from svcqa.core import jobs
 from svcqa.core.errors import JobError, PathOutsideWorkspaceError
-from svcqa.core.settings import RenderSettings
+from svcqa.core.settings import UploadSettings
 from svcqa.core.uploads import UploadError, save_upload
 from svcqa.core.workspace import Workspace
 from svcqa.listen import excerpts, invites
@@ -186,7 +186,7 @@ def test_bad_upload_content_is_refused_with_the_reason_and_leaves_nothing_behind
 
 def test_an_upload_over_the_size_limit_of_the_settings_is_refused(ws: Workspace) -> None:
     with pytest.raises(UploadError, match="over the"):
-        excerpts.save_song(ws, "big.wav", GOOD, RenderSettings(max_song_bytes=len(GOOD) - 1))
+        excerpts.save_song(ws, "big.wav", GOOD, UploadSettings(max_song_bytes=len(GOOD) - 1))
     assert listing(ws.songs) == []
 
 
@@ -296,7 +296,7 @@ def test_every_upload_on_the_pages_refuses_bad_files_and_saves_hostile_names_saf
 
 def test_renders_page_refuses_an_upload_over_the_workspace_size_limit(app_ws: Workspace) -> None:
     settings = app_ws.load_settings()
-    app_ws.save_settings(settings.with_section("render", max_song_bytes=len(GOOD) - 1))
+    app_ws.save_settings(settings.with_section("uploads", max_song_bytes=len(GOOD) - 1))
     at = open_page("render")
     _upload_on_change(at, "song.wav", GOOD)
     assert any("over the" in e for e in errors(at)), errors(at)

@@ -31,6 +31,19 @@ def test_password_is_stored_hashed_with_owner_only_access(tmp_path: Path) -> Non
     assert not verify_password(path, PASSWORD + "x")
 
 
+def test_a_new_password_is_owner_only_even_over_a_world_readable_file(tmp_path: Path) -> None:
+    path = tmp_path / "auth.json"
+    path.write_text("{}")
+    path.chmod(0o644)
+    stale = tmp_path / ".auth.json.svcqa-partial"
+    stale.write_text("left by a killed write")
+    stale.chmod(0o666)
+    set_password(path, PASSWORD)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert verify_password(path, PASSWORD)
+    assert not stale.exists()
+
+
 def test_short_passwords_are_refused(tmp_path: Path) -> None:
     with pytest.raises(AuthError, match="at least"):
         set_password(tmp_path / "auth.json", "short")

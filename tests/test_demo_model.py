@@ -44,7 +44,8 @@ def test_demo_with_model_builds_its_stand_in_inside_the_workspace_and_trains_a_t
     assert "toy" in result.stdout
     assert demo_model.TOY_NOTICE in result.stderr
     ws = Workspace(root)
-    hf_home = ws.state_dir / "hf_home"
+    hf_home = ws.hf_home
+    assert hf_home == ws.state_dir / "hf_home"
     assert (
         hf_home / "hub" / "models--lengyue233--content-vec-best" / "snapshots" / TINY_SNAPSHOT_ID
     ).is_dir()

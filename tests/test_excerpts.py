@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from svcqa.core.settings import RenderSettings
+from svcqa.core.settings import RenderSettings, UploadSettings
 from svcqa.core.uploads import UploadError
 from svcqa.core.workspace import Workspace
 from svcqa.demo.synth import sung_phrase
@@ -97,7 +97,7 @@ def test_uploads_get_safe_new_names_and_oversized_ones_are_refused(ws: Workspace
     assert (first.name, second.name) == ("Mein_Lied_live.wav", "Mein_Lied_live_2.wav")
     assert first.read_bytes() == data and excerpts.list_songs(ws) == [first, second]
     with pytest.raises(UploadError, match="over the"):
-        excerpts.save_song(ws, "big.wav", data, RenderSettings(max_song_bytes=len(data) - 1))
+        excerpts.save_song(ws, "big.wav", data, UploadSettings(max_song_bytes=len(data) - 1))
 
 
 def test_importing_the_same_song_twice_reuses_the_copy(ws: Workspace, tmp_path: Path) -> None:

@@ -28,6 +28,7 @@ from streamlit.testing.v1 import AppTest
 
 from svcqa.core import jobs
 from svcqa.core.errors import JobError, WorkspaceError
+from svcqa.core.files import PARTIAL_SUFFIX
 from svcqa.core.settings import Settings
 from svcqa.core.store import Store
 from svcqa.core.store.audit_cache import CachedMeasurement
@@ -37,7 +38,8 @@ from svcqa.dataset.run import audit_dataset, measure_key
 from svcqa.listen.ranking import results
 from svcqa.listen.stimuli import stimuli_from_renders
 from svcqa.prepare import preprocess
-from svcqa.prepare.plan import build_plan, execute_plan, load_manifest, manifest_path
+from svcqa.prepare.execute import execute_plan, load_manifest, manifest_path
+from svcqa.prepare.plan import build_plan
 from svcqa.ui import state
 from tests.app_paths import APP, REPO, page
 from tests.audio_files import tree_fingerprint, write_clip
@@ -387,7 +389,7 @@ def test_full_disk_keeps_the_saved_settings(small_disk: SmallDisk) -> None:
         ws.save_settings(before.with_section("audit", min_duration_s=4.0))
 
     assert ws.settings_path.read_bytes() == saved
-    assert not list(ws.state_dir.glob("*.tmp"))
+    assert not list(ws.state_dir.glob(f"*{PARTIAL_SUFFIX}"))
     small_disk.free()
     ws.save_settings(before.with_section("audit", min_duration_s=4.0))
     assert ws.load_settings().audit.min_duration_s == 4.0
@@ -514,7 +516,7 @@ def test_a_write_failing_with_no_space_keeps_the_settings_and_refuses_the_job(
     monkeypatch.undo()
 
     assert ws.settings_path.read_bytes() == saved
-    assert not list(ws.state_dir.glob("*.tmp")) and jobs.list_jobs(ws) == []
+    assert not list(ws.state_dir.glob(f"*{PARTIAL_SUFFIX}")) and jobs.list_jobs(ws) == []
 
 
 # -- voters write at once, and one is killed -------------------------------------------------------

@@ -17,6 +17,7 @@ import pytest
 import svcqa
 from svcqa.core import jobs
 from svcqa.core.errors import JobError
+from svcqa.core.files import PARTIAL_SUFFIX
 from svcqa.core.workspace import Workspace
 
 REPO_ROOT = Path(svcqa.__file__).resolve().parents[1]
@@ -75,7 +76,7 @@ def test_job_runs_in_the_workspace_and_records_success_and_output(ws: Workspace)
     assert record["pid_start_time"] > 0
     assert record["state"] == "succeeded"
     assert record["exit_code"] == 0
-    assert not list((ws.jobs_dir / job.id).glob("*.tmp"))
+    assert not list((ws.jobs_dir / job.id).glob(f"*{PARTIAL_SUFFIX}"))
 
 
 def test_command_environment_gets_the_extra_variables(ws: Workspace):

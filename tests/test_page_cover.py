@@ -239,7 +239,7 @@ def test_songs_uploaded_on_the_cover_page_keep_the_songs_size_limit(
 ) -> None:
     ws = Workspace(tmp_path / "ws").ensure_layout()
     song = _song_bytes(1.0)
-    ws.save_settings(ws.load_settings().with_section("render", max_song_bytes=len(song) - 1))
+    ws.save_settings(ws.load_settings().with_section("uploads", max_song_bytes=len(song) - 1))
     monkeypatch.setenv("SVCQA_WORKSPACE", str(ws.root))
     at = _cover_page()
 

@@ -11,7 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 from svcqa.core.workspace import Workspace
 from svcqa.demo.singer import SPEAKER, create_demo
-from svcqa.prepare.plan import manifest_path, renames_path
+from svcqa.prepare.execute import manifest_path, renames_path
 from tests.audio_files import tree_fingerprint
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")

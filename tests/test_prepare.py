@@ -14,17 +14,15 @@ import pytest
 import soundfile as sf
 
 from svcqa.core.errors import WorkspaceError
-from svcqa.core.files import partial_path
+from svcqa.core.files import file_sha256, partial_path
 from svcqa.core.settings import Settings
 from svcqa.core.workspace import Workspace
 from svcqa.demo.synth import silence, sung_phrase
+from svcqa.prepare.execute import execute_plan, load_manifest
 from svcqa.prepare.plan import (
     build_plan,
     check_speaker_name,
     exclusion_reasons,
-    execute_plan,
-    file_sha256,
-    load_manifest,
     safe_speaker_name,
     safe_stem,
     source_folders,

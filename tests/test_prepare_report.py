@@ -10,7 +10,8 @@ import soundfile as sf
 from svcqa.core.settings import PrepareSettings, Settings, SlicerSettings
 from svcqa.core.workspace import Workspace
 from svcqa.demo.synth import silence, sung_phrase
-from svcqa.prepare.plan import PlanEntry, PlannedOutput, PreparePlan, build_plan, execute_plan
+from svcqa.prepare.execute import execute_plan
+from svcqa.prepare.plan import PlanEntry, PlannedOutput, PreparePlan, build_plan
 from svcqa.prepare.report import (
     choices_frame,
     overrides_from,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -74,3 +75,75 @@ def test_settings_ignore_unknown_keys_and_reject_garbage(tmp_path: Path) -> None
     path.write_text("{not json")
     with pytest.raises(WorkspaceError, match="unreadable"):
         load_settings(path)
+
+
+def test_every_layout_path_is_where_existing_workspaces_keep_it(tmp_path: Path) -> None:
+    ws = Workspace(tmp_path / "ws")
+    layout = {
+        ws.recordings: "recordings",
+        ws.dataset_raw: "dataset_raw",
+        ws.dataset_44k: "dataset/44k",
+        ws.filelists_44k: "filelists/44k",
+        ws.train_list_path: "filelists/44k/train.txt",
+        ws.config_path: "configs/44k/config.json",
+        ws.logs_44k: "logs/44k",
+        ws.trained_config_path: "logs/44k/config.json",
+        ws.songs: "songs",
+        ws.renders: "renders",
+        ws.render_dir("ex1", "h2"): "renders/ex1/h2",
+        ws.features_dir: "renders/.features",
+        ws.covers_dir: "renders/covers",
+        ws.exports: "exports",
+        ws.models_dir: "models",
+        ws.separation_models: "models/separation",
+        ws.state_dir: ".svcqa",
+        ws.db_path: ".svcqa/state.sqlite",
+        ws.auth_path: ".svcqa/auth.json",
+        ws.settings_path: ".svcqa/settings.json",
+        ws.svc_overrides_path: ".svcqa/svc_overrides.json",
+        ws.demo_marker_path: ".svcqa/demo.json",
+        ws.jobs_dir: ".svcqa/jobs",
+        ws.archive_dir: ".svcqa/archive",
+        ws.train_control_dir: ".svcqa/train",
+        ws.prepare_dir("alice"): ".svcqa/prepare/alice",
+        ws.cover_runs_dir: ".svcqa/covers",
+        ws.hf_home: ".svcqa/hf_home",
+    }
+    assert {path.relative_to(ws.root).as_posix(): rel for path, rel in layout.items()} == {
+        rel: rel for rel in layout.values()
+    }
+    assert not ws.is_initialised
+    ws.ensure_layout()
+    assert ws.is_initialised
+
+
+def test_settings_saved_by_an_older_svcqa_load_unchanged(tmp_path: Path) -> None:
+    path = tmp_path / "s.json"
+    old = Settings().to_dict()
+    old["render"]["max_song_bytes"] = 123_000_000  # where the song upload limit lived before
+    del old["uploads"]
+    old["slicer"]["min_length_ms"] = 8000
+    old["prepare"]["exclude_flags"] = ["speech", "duplicate"]
+    old["train"].pop("force_stop_timeout_s")
+    path.write_text(json.dumps(old, indent=2, sort_keys=True))
+    loaded = load_settings(path)
+    assert loaded.uploads.max_song_bytes == 123_000_000
+    assert loaded.uploads.max_bytes == Settings().uploads.max_bytes
+    assert loaded.slicer.min_length_ms == 8000
+    assert loaded.prepare.exclude_flags == ("speech", "duplicate")
+    assert loaded.train.force_stop_timeout_s == Settings().train.force_stop_timeout_s
+    assert loaded.with_section("uploads", max_song_bytes=123_000_000).render == Settings().render
+
+
+def test_saved_settings_keep_their_json_format(tmp_path: Path) -> None:
+    ws = Workspace(tmp_path / "ws").ensure_layout()
+    changed = Settings().with_section("cover", speaker="Sänger")
+    ws.save_settings(changed)
+    saved = json.loads(ws.settings_path.read_text(encoding="utf-8"))
+    assert saved == changed.to_dict()
+    assert saved["prepare"]["exclude_flags"] == list(changed.prepare.exclude_flags)
+    assert set(saved) == {
+        "audit", "pitch", "slicer", "prepare", "train", "separation", "mix", "cover", "listen",
+        "voice", "render", "uploads",
+    }  # fmt: skip
+    assert ws.load_settings() == changed

@@ -15,23 +15,25 @@ Example
 
 from __future__ import annotations
 
+import io
 import json
 import shutil
 import subprocess
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import soundfile as sf
 
 from svcqa.core.errors import AudioError
+from svcqa.core.records import Record, to_dict
 
 _FFMPEG_TIMEOUT_S = 600
 
 
 @dataclass(frozen=True)
-class AudioInfo:
+class AudioInfo(Record):
     """What a file header says about its audio."""
 
     sample_rate: int
@@ -49,7 +51,7 @@ class AudioInfo:
 
     def to_dict(self) -> dict[str, object]:
         """Return a JSON-ready dict with the duration included."""
-        return {**asdict(self), "duration_s": self.duration_s}
+        return {**to_dict(self), "duration_s": self.duration_s}
 
 
 def probe(path: Path) -> AudioInfo:
@@ -182,3 +184,13 @@ def read(
     if sample_rate_hz is not None and sample_rate_hz != rate_hz:
         return resample(samples, rate_hz, sample_rate_hz), sample_rate_hz
     return samples, rate_hz
+
+
+def read_bytes(data: bytes) -> tuple[np.ndarray, int]:
+    """Return the audio of an encoded file held in memory (WAV, FLAC, MP3, OGG) as float32
+    ``(frames, channels)`` and its sample rate; :class:`AudioError` when it cannot be decoded."""
+    try:
+        samples, rate_hz = sf.read(io.BytesIO(data), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, TypeError) as exc:
+        raise AudioError(f"cannot decode the audio: {exc}") from exc
+    return samples, int(rate_hz)

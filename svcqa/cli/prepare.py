@@ -99,7 +99,8 @@ def prepare(
     from svcqa.core.errors import WorkspaceError
     from svcqa.dataset.run import audit_dataset
     from svcqa.dataset.voice_analysis import voice_available
-    from svcqa.prepare.plan import build_plan, check_speaker_name, execute_plan
+    from svcqa.prepare.execute import execute_plan
+    from svcqa.prepare.plan import build_plan, check_speaker_name
     from svcqa.prepare.report import plan_lines, result_lines
     from svcqa.prepare.source import choose_source
 

@@ -18,7 +18,6 @@ import base64
 import hashlib
 import hmac
 import json
-import os
 import secrets
 import threading
 import time
@@ -26,8 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from svcqa.core.errors import SvcqaError
+from svcqa.core.files import atomic_write_json
 
 MIN_PASSWORD_CHARS = 10
+AUTH_FILE_MODE = 0o600
+"""Owner-only: the hash file gets these permission bits whatever file was there before."""
 PUBLIC_ENV = "SVCQA_PUBLIC"
 """Set to ``1`` by ``serve --public`` for the app: every session must then log in."""
 _SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32}
@@ -52,12 +54,7 @@ def set_password(path: Path, password: str) -> None:
         "salt": base64.b64encode(salt).decode(),
         "hash": base64.b64encode(_derive(password, salt, _SCRYPT)).decode(),
     }
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(record, handle)
-    tmp.replace(path)
+    atomic_write_json(path, record, mode=AUTH_FILE_MODE, indent=None)
 
 
 def has_password(path: Path) -> bool:

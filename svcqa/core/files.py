@@ -7,7 +7,8 @@ Every writer of a file a reader may look at while it is written (job records, se
 checkpoint copies, manifests) goes through :func:`atomic_path` or one of the ``atomic_write_*``
 wrappers: the data goes to a hidden ``.<name>.svcqa-partial`` file in the same folder, is synced,
 then renamed over the target, so a killed process or a full disk leaves the previous file intact
-and at most a stray partial file.
+and at most a stray partial file. :func:`write_new` is the same for a file that must never
+replace another (uploads).
 
 Example
 -------
@@ -28,7 +29,9 @@ import hashlib
 import json
 import os
 import re
-from collections.abc import Iterator
+import shutil
+import tempfile
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -85,6 +88,30 @@ def atomic_path(path: Path, mode: int | None = None) -> Iterator[Path]:
         raise
 
 
+@contextmanager
+def atomic_folder(path: Path) -> Iterator[Path]:
+    """Yield an empty hidden temporary folder beside ``path``; on success it is renamed to ``path``.
+
+    For files that must appear together or not at all (a model snapshot, a set of recordings).
+    ``path`` must not exist or be an empty folder. On failure the temporary folder (and what a
+    killed earlier attempt left there) is removed and ``path`` is untouched. Raises
+    :class:`WorkspaceError` when the folder cannot be made or renamed.
+    """
+    path = Path(path)
+    tmp = partial_path(path)
+    try:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+        yield tmp
+        os.replace(tmp, path)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise WorkspaceError(f"Cannot write {path}: {exc}. Free disk space or choose another folder.") from exc
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
 def atomic_write_bytes(path: Path, data: bytes, mode: int | None = None) -> None:
     """Write ``data`` to ``path`` atomically (see :func:`atomic_path`)."""
     with atomic_path(path, mode) as tmp:
@@ -103,8 +130,9 @@ def atomic_write_text(path: Path, text: str, mode: int | None = None) -> None:
 
 
 def atomic_write_json(path: Path, data: Any, mode: int | None = None, indent: int | None = 2) -> None:
-    """Write ``data`` as JSON (UTF-8, keys sorted) to ``path`` atomically."""
-    atomic_write_text(path, json.dumps(data, indent=indent, sort_keys=True, ensure_ascii=False) + "\n", mode)
+    """Write ``data`` as JSON (keys sorted, non-ASCII escaped, so any ``str`` can be written) to
+    ``path`` atomically."""
+    atomic_write_text(path, json.dumps(data, indent=indent, sort_keys=True) + "\n", mode)
 
 
 def write_if_changed(path: Path, text: str) -> bool:
@@ -113,6 +141,61 @@ def write_if_changed(path: Path, text: str) -> bool:
         return False
     atomic_write_text(path, text)
     return True
+
+
+def write_new(
+    folder: Path, filename: str, data: bytes, check: Callable[[Path], None] | None = None
+) -> Path:
+    """Write ``data`` as a new file ``folder/filename`` (``<stem>_2<suffix>``, ``_3``... when that
+    name is taken) and return its path: the atomic write that never replaces a file.
+
+    The data goes to a hidden partial file of its own, is synced and handed to ``check`` (which
+    raises to refuse it), then linked to the first unused name; linking fails on an existing
+    name instead of replacing it, so two writers of one name at the same moment both keep their
+    file. The partial file is removed in every case. Raises :class:`WorkspaceError` when the
+    folder cannot be written (no space, no permission).
+    """
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        handle, tmp_name = tempfile.mkstemp(prefix=f".{filename}.", suffix=PARTIAL_SUFFIX, dir=folder)
+    except OSError as exc:
+        raise WorkspaceError(f"Cannot write in {folder}: {exc}. Free disk space or choose another folder.") from exc
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(handle, "wb") as out:
+            out.write(data)
+            out.flush()
+            os.fsync(out.fileno())
+        if check is not None:
+            check(tmp)
+        return _link_unused_name(tmp, folder, filename)
+    except OSError as exc:
+        raise WorkspaceError(f"Cannot write {folder / filename}: {exc}. Free disk space or choose another folder.") from exc
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def _link_unused_name(tmp: Path, folder: Path, filename: str) -> Path:
+    """Return ``folder/filename`` (or ``stem_2``, ``stem_3``...) made a hard link to ``tmp``."""
+    stem, suffix = Path(filename).stem, Path(filename).suffix
+    counter = 1
+    while True:
+        target = folder / (filename if counter == 1 else f"{stem}_{counter}{suffix}")
+        try:
+            os.link(tmp, target)
+        except FileExistsError:
+            counter += 1
+            continue
+        except OSError:
+            # A file system without hard links: claim the name first, then move the file onto it.
+            try:
+                os.close(os.open(target, os.O_CREAT | os.O_EXCL | os.O_WRONLY))
+            except FileExistsError:
+                counter += 1
+                continue
+            os.replace(tmp, target)
+        return target
 
 
 def file_sha256(path: Path) -> str:
@@ -142,21 +225,51 @@ def json_hash(data: Any, chars: int | None = None) -> str:
     return digest[:chars] if chars else digest
 
 
-def safe_name(name: str, max_chars: int = 80, fallback: str = "file") -> str:
-    """Return ``name`` (its last path part) as ASCII ``[A-Za-z0-9._-]``, extension lower-cased.
+def safe_name(
+    name: str,
+    max_chars: int = 80,
+    fallback: str = "file",
+    *,
+    path: bool = True,
+    merge_underscores: bool = False,
+) -> str:
+    """Return ``name`` as ASCII ``[A-Za-z0-9._-]``: the one safe-name rule.
 
-    Non-ASCII letters are transliterated; runs of other characters become ``_``.
+    Non-ASCII letters are transliterated; runs of other characters become ``_``; leading and
+    trailing ``.``, ``_`` and ``-`` go, also after cutting to ``max_chars``; nothing left gives
+    ``fallback``.
+
+    Parameters
+    ----------
+    name : str
+        A file name or path, or (``path=False``) any text.
+    max_chars : int
+        Longest stem kept.
+    fallback : str
+        The stem when nothing is left.
+    path : bool
+        True: ``name`` is a path; its last part is used (``/`` and ``\\`` both separate, NUL
+        bytes are dropped) and its extension is kept, lower-cased. False: the whole text is
+        one stem (speaker folders, joined clip names).
+    merge_underscores : bool
+        Count ``_`` as unsafe, so it merges with the characters around it into one ``_``.
 
     >>> safe_name("../../etc/我的 歌.WAV")
     'Wo_De_Ge.wav'
     >>> safe_name("...")
     'file'
+    >>> safe_name("My.Voice/A", path=False), safe_name("a _b", path=False, merge_underscores=True)
+    ('My.Voice_A', 'a_b')
     """
-    base = Path(name.replace("\\", "/").replace("\x00", "")).name
-    stem, ext = Path(base).stem, Path(base).suffix.lower()
-    if not _UNSAFE.sub("", ext[1:]) or _UNSAFE.search(ext[1:]):
-        stem, ext = base, ""
-    slug = _UNSAFE.sub("_", unidecode(stem)).strip("._-")[:max_chars] or fallback
+    stem, ext = name, ""
+    if path:
+        base = Path(name.replace("\\", "/").replace("\x00", "")).name
+        stem, ext = Path(base).stem, Path(base).suffix.lower()
+        if not _UNSAFE.sub("", ext[1:]) or _UNSAFE.search(ext[1:]):
+            stem, ext = base, ""
+    if merge_underscores:
+        stem = stem.replace("_", " ")
+    slug = _UNSAFE.sub("_", unidecode(stem)).strip("._-")[:max_chars].strip("._-") or fallback
     return f"{slug}{ext}"
 
 

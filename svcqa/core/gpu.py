@@ -16,12 +16,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
+
+from svcqa.core.records import Record
 
 
 @dataclass(frozen=True)
-class GpuInfo:
+class GpuInfo(Record):
     """One GPU at one moment: its driver index, name, load and memory."""
 
     index: int
@@ -31,15 +33,6 @@ class GpuInfo:
     """Share of the last sample period a kernel ran; None when the driver does not say."""
     memory_used_bytes: int
     memory_total_bytes: int
-
-    @property
-    def memory_share(self) -> float:
-        """Return the used share of the memory, 0..1."""
-        return self.memory_used_bytes / self.memory_total_bytes if self.memory_total_bytes else 0.0
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return asdict(self)
 
 
 def list_gpus() -> list[GpuInfo]:

@@ -7,21 +7,21 @@ and on exit writes the state and exit code into ``job.json``, so the record is r
 whoever started the job (a Streamlit server, a CLI call) is gone.
 
 The stop signals (SIGINT, then SIGTERM) reach the whole process group; the runner outlives
-them so it can record the outcome. Only the standard library is used: the runner is started
-by file path and never imports svcqa.
+them so it can record the outcome. The runner is started by file path with svcqa on its
+``PYTHONPATH`` and imports only :mod:`svcqa.core.files` (standard library and Unidecode), so it
+starts fast and a broken optional package cannot keep a job from being recorded.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
-import tempfile
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from svcqa.core.files import atomic_write_json, now_iso
 
 JOB_FILE = "job.json"
 LOG_FILE = "log.txt"
@@ -35,22 +35,11 @@ def read_record(path: Path) -> dict[str, Any]:
 
 
 def write_record(path: Path, record: dict[str, Any]) -> None:
-    """Write ``record`` as JSON to ``path`` atomically (temp file in the same folder, then rename)."""
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(record, f, indent=2)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write ``record`` as JSON to ``path`` atomically (:func:`svcqa.core.files.atomic_write_json`).
 
-
-def now_iso() -> str:
-    """Return the current UTC time as ISO 8601 text."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
+    Raises :class:`~svcqa.core.errors.WorkspaceError` when it cannot be written (a full disk).
+    """
+    atomic_write_json(path, record)
 
 
 def final_state(exit_code: int, stop_requested: bool) -> str:

@@ -32,14 +32,14 @@ import sys
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
-from typing import Any
 
 import psutil
 
 from svcqa.core import jobrunner
-from svcqa.core.errors import JobError
+from svcqa.core.errors import JobError, WorkspaceError
+from svcqa.core.files import iso_to_epoch_s, now_iso
+from svcqa.core.records import Record
 from svcqa.core.workspace import Workspace
 
 STATES = ("running", "succeeded", "failed", "stopped")
@@ -54,7 +54,7 @@ _STARTED: dict[str, subprocess.Popen[bytes]] = {}
 
 
 @dataclass(frozen=True)
-class Job:
+class Job(Record):
     """One background process as recorded in ``job.json``.
 
     ``pid`` is the wrapper process (and process group) id, ``pid_start_time`` its start time
@@ -81,22 +81,8 @@ class Job:
     @property
     def elapsed_s(self) -> float:
         """Return seconds from start to end, or to now while running."""
-        end = datetime.fromisoformat(self.ended_at) if self.ended_at else datetime.now().astimezone()
-        return (end - datetime.fromisoformat(self.started_at)).total_seconds()
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the JSON-ready dict stored in ``job.json``."""
-        data = dataclasses.asdict(self)
-        data["argv"] = list(self.argv)
-        return data
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Job:
-        """Return the job described by a ``job.json`` dict (unknown keys are ignored)."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        values = {key: value for key, value in data.items() if key in known}
-        values["argv"] = tuple(values["argv"])
-        return cls(**values)
+        end_s = iso_to_epoch_s(self.ended_at) if self.ended_at else time.time()
+        return end_s - iso_to_epoch_s(self.started_at)
 
 
 # -- paths ----------------------------------------------------------------------------------
@@ -170,19 +156,16 @@ def start(
             cwd=str(workdir),
             pid=runner.pid,
             pid_start_time=pid_start_time,
-            started_at=jobrunner.now_iso(),
+            started_at=now_iso(),
             state="running",
         )
         assert runner.stdin is not None
         try:
             jobrunner.write_record(folder / jobrunner.JOB_FILE, job.to_dict())
-        except OSError as exc:
+        except WorkspaceError as exc:
             runner.stdin.close()  # finding no record, the runner ends without running the command
             runner.wait()
-            raise JobError(
-                f"Could not record the {kind} job in {folder}: {exc.strerror or exc}. "
-                "Free disk space and try again."
-            ) from exc
+            raise JobError(f"Could not record the {kind} job: {exc}") from exc
         runner.stdin.close()  # the go signal: the runner starts the command now
         _STARTED[job_id] = runner
     return job
@@ -243,10 +226,10 @@ def refresh(workspace: Workspace, job: Job) -> Job:
     vanished = dataclasses.replace(
         latest,
         state="stopped" if (folder / jobrunner.STOP_FILE).exists() else "failed",
-        ended_at=jobrunner.now_iso(),
+        ended_at=now_iso(),
     )
     # On a full disk the record stays "running"; the next reader finds the processes gone again.
-    with contextlib.suppress(OSError):
+    with contextlib.suppress(WorkspaceError):
         jobrunner.write_record(folder / jobrunner.JOB_FILE, vanished.to_dict())
     return vanished
 
@@ -287,7 +270,7 @@ def stop(workspace: Workspace, job_id: str, timeout_s: float) -> Job:
     if not job.running:
         return job
     folder = job_dir(workspace, job_id)
-    jobrunner.write_record(folder / jobrunner.STOP_FILE, {"requested_at": jobrunner.now_iso()})
+    jobrunner.write_record(folder / jobrunner.STOP_FILE, {"requested_at": now_iso()})
     for signum, patience_s in (
         (signal.SIGINT, timeout_s),
         (signal.SIGTERM, _TERM_GRACE_S),

@@ -17,14 +17,15 @@ Example
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
-import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from svcqa.core.errors import WorkspaceError
+from svcqa.core.files import atomic_write_json, json_hash
+from svcqa.core.records import Record, from_dict
 
 DEFAULT_PORT = 8501
 """Port of the dashboard (``svcqa serve --port``); Makefile's PORT and .streamlit/config.toml repeat it."""
@@ -33,7 +34,7 @@ DEFAULT_APP_URL = f"http://127.0.0.1:{DEFAULT_PORT}/"
 
 
 @dataclass(frozen=True)
-class AuditSettings:
+class AuditSettings(Record):
     """Thresholds of the dataset audit."""
 
     min_duration_s: float = 2.0
@@ -59,10 +60,14 @@ class AuditSettings:
     """Audio is decoded in chunks of this length, so memory stays flat on long files."""
     workers: int = 0
     """Worker processes for the audit; 0 means one per CPU core."""
+    max_play_bytes: int = 60_000_000
+    """The Dataset page offers a player for clips up to this size."""
+    waveform_max_s: float = 600.0
+    """The Dataset page draws the waveform of a clip's first this many seconds."""
 
 
 @dataclass(frozen=True)
-class PitchSettings:
+class PitchSettings(Record):
     """Pitch tracking, coverage and speech-vs-singing."""
 
     f0_min_hz: float = 65.0
@@ -117,7 +122,7 @@ class PitchSettings:
 
 
 @dataclass(frozen=True)
-class SlicerSettings:
+class SlicerSettings(Record):
     """Audio Slicer parameters (openvpi defaults) and the length guarantees."""
 
     threshold_db: float = -40.0
@@ -133,8 +138,24 @@ class SlicerSettings:
     """WAV sample format of sliced pieces (a soundfile subtype)."""
 
 
+SLICER_PRESET_FIELDS: tuple[str, ...] = (
+    "threshold_db",
+    "min_length_ms",
+    "min_interval_ms",
+    "hop_size_ms",
+    "max_sil_kept_ms",
+)
+"""The slicing parameters a preset sets; the length guarantees are not part of a preset."""
+SLICER_PRESETS: dict[str, SlicerSettings] = {
+    "default": SlicerSettings(),
+    "tutorial": SlicerSettings(min_length_ms=8000),
+}
+"""Slicer presets by name: ``default`` is openvpi's, ``tutorial`` the so-vits-svc tutorial's
+(minimum length raised to 8000 ms); only their :data:`SLICER_PRESET_FIELDS` count."""
+
+
 @dataclass(frozen=True)
-class PrepareSettings:
+class PrepareSettings(Record):
     """Clean-up defaults."""
 
     target_sample_rate_hz: int = 44_100
@@ -158,6 +179,26 @@ class PrepareSettings:
         "unreadable",
         "empty",
     )
+    refresh_s: float = 2.0
+    """How often the Prepare page's preprocessing panel refreshes while the job runs."""
+    stop_timeout_s: float = 10.0
+    """How long the Prepare page's Stop waits for preprocessing to end before terminating it."""
+
+
+@dataclass(frozen=True)
+class UploadSettings(Record):
+    """Limits of files uploaded through the browser: one policy for every page.
+
+    A file is refused when it is over its folder's size limit or longer than ``max_duration_s``
+    (a small file of compressed silence can otherwise claim hours that every later read decodes).
+    """
+
+    max_bytes: int = 500_000_000
+    """Size limit of an upload into any folder but ``songs/``."""
+    max_song_bytes: int = 300_000_000
+    """Size limit of a song uploaded into ``songs/`` (Renders and Cover pages)."""
+    max_duration_s: float = 1800.0
+    """Longest audio accepted (30 min): a song, or a set of takes, never hours."""
 
 
 TRAIN_PRECISIONS: tuple[str, ...] = ("32", "16-mixed", "bf16-mixed")
@@ -165,7 +206,7 @@ TRAIN_PRECISIONS: tuple[str, ...] = ("32", "16-mixed", "bf16-mixed")
 
 
 @dataclass(frozen=True)
-class TrainSettings:
+class TrainSettings(Record):
     """Training defaults."""
 
     target_steps: int = 60_000
@@ -184,6 +225,8 @@ class TrainSettings:
     """DataLoader workers of ``svc train``; at least 1 (0 fails on persistent workers)."""
     stop_timeout_s: float = 60.0
     """How long a stop waits for the save after the stop request before it terminates the job."""
+    force_stop_timeout_s: float = 5.0
+    """How long "Stop now (no save)" waits after the interrupt before it terminates the job."""
     precision: str = "32"
     """One of :data:`TRAIN_PRECISIONS`: "32", "16-mixed" (config ``fp16_run``) or "bf16-mixed"
     (``bf16_run``); mixed precision takes less GPU memory on recent cards."""
@@ -201,7 +244,7 @@ class TrainSettings:
 
 
 @dataclass(frozen=True)
-class SeparationSettings:
+class SeparationSettings(Record):
     """Separation through audio-separator.
 
     Default models, from audio-separator's supported list and its bundled median scores
@@ -230,7 +273,7 @@ class SeparationSettings:
 
 
 @dataclass(frozen=True)
-class MixSettings:
+class MixSettings(Record):
     """Final mix defaults."""
 
     target_lufs: float = -14.0
@@ -257,7 +300,7 @@ class MixSettings:
 
 
 @dataclass(frozen=True)
-class CoverSettings:
+class CoverSettings(Record):
     """Song-to-cover pipeline defaults; models and mix have their own sections."""
 
     f0_method: str = "auto"
@@ -273,7 +316,7 @@ class CoverSettings:
 
 
 @dataclass(frozen=True)
-class ListenSettings:
+class ListenSettings(Record):
     """Blind listening test, ranking and rating."""
 
     min_comparisons: int = 3
@@ -300,7 +343,7 @@ class ListenSettings:
 
 
 @dataclass(frozen=True)
-class VoiceSettings:
+class VoiceSettings(Record):
     """Voice consistency and recording quality of clips, and per-render metrics.
 
     Embeddings come from resemblyzer's GE2E speaker encoder, quality scores from DNSMOS
@@ -346,7 +389,7 @@ class VoiceSettings:
 
 
 @dataclass(frozen=True)
-class ConversionSettings:
+class ConversionSettings(Record):
     """How so-vits-svc-fork turns vocals into the model's voice: one setting for renders and covers.
 
     A render of a song and the cover's converted vocals made with the same checkpoint, pitch
@@ -378,7 +421,7 @@ class ConversionSettings:
 
 
 @dataclass(frozen=True)
-class LoudnessSettings:
+class LoudnessSettings(Record):
     """How a loudness target is met under a true-peak ceiling: renders and the cover's mix alike."""
 
     tolerance_lu: float = 0.05
@@ -394,7 +437,7 @@ class LoudnessSettings:
 
 
 @dataclass(frozen=True)
-class RenderSettings:
+class RenderSettings(Record):
     """Test-song renders through every checkpoint.
 
     The fields from ``f0_method`` to ``peak_ceiling_dbtp`` change the rendered audio and are part
@@ -423,8 +466,6 @@ class RenderSettings:
     shortest_excerpt_s: float = 1.0
     longest_excerpt_s: float = 60.0
     """Limits of an excerpt the user picks by hand."""
-    max_song_bytes: int = 300_000_000
-    """Larger uploaded songs are refused."""
     only_while_training_stopped: bool = False
     """The render worker waits while a training job runs, so training keeps the GPU to itself."""
     poll_s: float = 5.0
@@ -450,6 +491,7 @@ class Settings:
     listen: ListenSettings = field(default_factory=ListenSettings)
     voice: VoiceSettings = field(default_factory=VoiceSettings)
     render: RenderSettings = field(default_factory=RenderSettings)
+    uploads: UploadSettings = field(default_factory=UploadSettings)
     conversion: ConversionSettings = field(default_factory=ConversionSettings)
     loudness: LoudnessSettings = field(default_factory=LoudnessSettings)
 
@@ -459,56 +501,37 @@ class Settings:
         return dataclasses.replace(self, **{section: dataclasses.replace(current, **changes)})
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
-        """Return a JSON-ready dict, one key per section."""
-        return dataclasses.asdict(self)
+        """Return a JSON-ready dict, one key per section (the format of ``settings.json``)."""
+        return {f.name: getattr(self, f.name).to_dict() for f in fields(self)}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Settings:
-        """Build settings from a dict; unknown sections and keys are ignored, missing ones default."""
-        sections: dict[str, Any] = {}
-        for section_field in fields(cls):
-            section_type = _SECTION_TYPES[section_field.name]
-            given = dict(data.get(section_field.name) or {})
-            for (section, key), old_section in _MOVED_FIELDS.items():
-                older = data.get(old_section) or {}
-                if section == section_field.name and key not in given and key in older:
-                    given[key] = older[key]
-            known = {f.name for f in fields(section_type)}
-            values = {}
-            for key, value in given.items():
-                if key in known:
-                    values[key] = tuple(value) if isinstance(value, list) else value
-            sections[section_field.name] = section_type(**values)
-        return cls(**sections)
+    def from_dict(cls, data: Mapping[str, Any]) -> Settings:
+        """Build settings from a dict; unknown sections and keys are ignored, missing ones default.
+
+        A field saved in the section it had before it moved (:data:`MOVED_FIELDS`) still applies.
+        """
+        if not isinstance(data, Mapping):
+            raise TypeError(f"settings must be a JSON object, not {type(data).__name__}")
+        sections = {name: dict(value) for name, value in data.items() if isinstance(value, Mapping)}
+        for (section, key), old_section in MOVED_FIELDS.items():
+            older = sections.get(old_section) or {}
+            if key in older and key not in (sections.get(section) or {}):
+                sections[section] = {**(sections.get(section) or {}), key: older[key]}
+        return from_dict(cls, sections)
 
     def section_hash(self, section: str) -> str:
         """Return a short stable hash of one section (part of cache keys)."""
-        payload = json.dumps(dataclasses.asdict(getattr(self, section)), sort_keys=True)
-        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+        return json_hash(getattr(self, section).to_dict(), chars=16)
 
 
-_SECTION_TYPES: dict[str, type] = {
-    "audit": AuditSettings,
-    "pitch": PitchSettings,
-    "slicer": SlicerSettings,
-    "prepare": PrepareSettings,
-    "train": TrainSettings,
-    "separation": SeparationSettings,
-    "mix": MixSettings,
-    "cover": CoverSettings,
-    "listen": ListenSettings,
-    "voice": VoiceSettings,
-    "render": RenderSettings,
-    "conversion": ConversionSettings,
-    "loudness": LoudnessSettings,
-}
-_MOVED_FIELDS: dict[tuple[str, str], str] = {
+MOVED_FIELDS: dict[tuple[str, str], str] = {
+    ("uploads", "max_song_bytes"): "render",
     ("conversion", "noise_scale"): "render",
     ("conversion", "seed"): "render",
     ("conversion", "device"): "render",
     ("conversion", "cpu_threads"): "render",
 }
-"""(section, field) -> the section settings files written before the move keep it in."""
+"""(section, field) -> the section settings files written before the field moved keep it in."""
 
 
 def load_settings(path: Path) -> Settings:
@@ -524,21 +547,16 @@ def load_settings(path: Path) -> Settings:
 
 
 def save_settings(settings: Settings, path: Path) -> None:
-    """Write settings atomically (synced temp file, then rename): a failed write keeps the old file.
+    """Write settings atomically (see :func:`svcqa.core.files.atomic_path`): a failed write keeps
+    the old file.
 
     Raises :class:`WorkspaceError` when the file cannot be written (a full disk, no permission).
     """
-    tmp = path.with_suffix(".json.tmp")
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "w", encoding="utf-8") as handle:
-            handle.write(json.dumps(settings.to_dict(), indent=2, sort_keys=True))
-            handle.flush()
-            os.fsync(handle.fileno())
-        tmp.replace(path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True)
+        atomic_write_json(path, settings.to_dict())
+    except WorkspaceError as exc:
+        reason = exc.__cause__ if isinstance(exc.__cause__, OSError) else exc
         raise WorkspaceError(
-            f"Cannot save the settings to {path}: {exc.strerror or exc}. Free disk space and try again; "
-            "the settings saved before are unchanged."
+            f"Cannot save the settings to {path}: {getattr(reason, 'strerror', None) or reason}. Free disk "
+            "space and try again; the settings saved before are unchanged."
         ) from exc

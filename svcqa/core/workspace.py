@@ -1,13 +1,16 @@
 """The workspace: one folder per voice project, and the only door to its files for requests.
 
-Layout (so-vits-svc-fork's own folders plus svcqa's)::
+Every path of the layout is a property or method of :class:`Workspace`; no other module spells
+one out. Layout (so-vits-svc-fork's own folders plus svcqa's)::
 
     <root>/
       recordings/<speaker>/      the user's original recordings (read only for svcqa)
       dataset_raw/<speaker>/     prepared copies, what so-vits-svc-fork trains from
-      dataset/44k/  configs/44k/  logs/44k/
-      songs/  renders/  exports/  models/separation/
-      .svcqa/state.sqlite  .svcqa/settings.json  .svcqa/jobs/  .svcqa/archive/
+      dataset/44k/  filelists/44k/  configs/44k/config.json  logs/44k/ (+ config.json)
+      songs/  exports/  models/separation/
+      renders/<excerpt>/<settings hash>/  renders/.features/  renders/covers/<song>/
+      .svcqa/state.sqlite  settings.json  auth.json  svc_overrides.json  demo.json
+      .svcqa/jobs/  archive/  train/  prepare/<speaker>/  covers/  hf_home/
 
 Example
 -------
@@ -15,6 +18,8 @@ Example
 >>> ws = Workspace(Path(tempfile.mkdtemp())).ensure_layout()
 >>> ws.resolve("songs/a.wav").name
 'a.wav'
+>>> ws.relative(ws.prepare_dir("alice"))
+'.svcqa/prepare/alice'
 """
 
 from __future__ import annotations
@@ -37,19 +42,6 @@ _MAX_NAME_BYTES = 255
 """Longest file or folder name Linux file systems take (NAME_MAX)."""
 _MAX_PATH_CHARS = 1024
 _SHOWN_PATH_CHARS = 120
-_LAYOUT = (
-    "recordings",
-    "dataset_raw",
-    "dataset/44k",
-    "configs/44k",
-    "logs/44k",
-    "songs",
-    "renders",
-    "exports",
-    "models/separation",
-    ".svcqa/jobs",
-    ".svcqa/archive",
-)
 
 
 def default_root() -> Path:
@@ -66,7 +58,7 @@ class Workspace:
     def __post_init__(self) -> None:
         object.__setattr__(self, "root", Path(self.root).expanduser().absolute())
 
-    # -- layout -------------------------------------------------------------------------
+    # -- layout: so-vits-svc-fork's folders -----------------------------------------------
     @property
     def recordings(self) -> Path:
         return self.root / "recordings"
@@ -80,6 +72,16 @@ class Workspace:
         return self.root / "dataset" / "44k"
 
     @property
+    def filelists_44k(self) -> Path:
+        """The training and validation file lists ``svc pre-config`` writes."""
+        return self.root / "filelists" / "44k"
+
+    @property
+    def train_list_path(self) -> Path:
+        """The training file list a config names by default."""
+        return self.filelists_44k / "train.txt"
+
+    @property
     def config_path(self) -> Path:
         return self.root / "configs" / "44k" / "config.json"
 
@@ -88,6 +90,12 @@ class Workspace:
         return self.root / "logs" / "44k"
 
     @property
+    def trained_config_path(self) -> Path:
+        """The copy of the config ``svc train`` keeps beside the checkpoints it writes."""
+        return self.logs_44k / "config.json"
+
+    # -- layout: svcqa's folders ------------------------------------------------------------
+    @property
     def songs(self) -> Path:
         return self.root / "songs"
 
@@ -95,17 +103,42 @@ class Workspace:
     def renders(self) -> Path:
         return self.root / "renders"
 
+    def render_dir(self, excerpt_id: str, settings_hash: str) -> Path:
+        """Return the folder of the renders of one excerpt made with one settings hash."""
+        return self.renders / excerpt_id / settings_hash
+
+    @property
+    def features_dir(self) -> Path:
+        """Cached content features and f0 of excerpts (hidden inside ``renders/``)."""
+        return self.renders / ".features"
+
+    @property
+    def covers_dir(self) -> Path:
+        """Every cover stage's files, one folder per song."""
+        return self.renders / "covers"
+
     @property
     def exports(self) -> Path:
         return self.root / "exports"
 
     @property
-    def separation_models(self) -> Path:
-        return self.root / "models" / "separation"
+    def models_dir(self) -> Path:
+        """Model files the user puts in the workspace (pitch trackers, separation models)."""
+        return self.root / "models"
 
+    @property
+    def separation_models(self) -> Path:
+        return self.models_dir / "separation"
+
+    # -- layout: svcqa's state ---------------------------------------------------------------
     @property
     def state_dir(self) -> Path:
         return self.root / ".svcqa"
+
+    @property
+    def is_initialised(self) -> bool:
+        """Return True when the folder holds svcqa's state (it was opened as a workspace before)."""
+        return self.state_dir.is_dir()
 
     @property
     def db_path(self) -> Path:
@@ -120,6 +153,16 @@ class Workspace:
         return self.state_dir / "settings.json"
 
     @property
+    def svc_overrides_path(self) -> Path:
+        """Environment variables and config edits for every so-vits-svc-fork run here."""
+        return self.state_dir / "svc_overrides.json"
+
+    @property
+    def demo_marker_path(self) -> Path:
+        """Present in a workspace made by the demo (what it planted)."""
+        return self.state_dir / "demo.json"
+
+    @property
     def jobs_dir(self) -> Path:
         return self.state_dir / "jobs"
 
@@ -127,11 +170,42 @@ class Workspace:
     def archive_dir(self) -> Path:
         return self.state_dir / "archive"
 
+    @property
+    def train_control_dir(self) -> Path:
+        """The stop request and progress file of the workspace's training run."""
+        return self.state_dir / "train"
+
+    def prepare_dir(self, speaker: str) -> Path:
+        """Return the folder of the manifest and renames of ``speaker``'s prepared clips."""
+        return self.state_dir / "prepare" / speaker
+
+    @property
+    def cover_runs_dir(self) -> Path:
+        """One folder per cover job: its request and progress."""
+        return self.state_dir / "covers"
+
+    @property
+    def hf_home(self) -> Path:
+        """The workspace's own Hugging Face home (the demo's stand-in ContentVec goes there)."""
+        return self.state_dir / "hf_home"
+
     def ensure_layout(self) -> Workspace:
         """Create every folder of the layout (idempotent) and return self."""
         try:
-            for rel in _LAYOUT:
-                (self.root / rel).mkdir(parents=True, exist_ok=True)
+            for folder in (
+                self.recordings,
+                self.dataset_raw,
+                self.dataset_44k,
+                self.config_path.parent,
+                self.logs_44k,
+                self.songs,
+                self.renders,
+                self.exports,
+                self.separation_models,
+                self.jobs_dir,
+                self.archive_dir,
+            ):
+                folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise WorkspaceError(
                 f"Cannot create the workspace at {self.root}: {exc}. "

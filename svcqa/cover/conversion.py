@@ -46,7 +46,8 @@ class Converter(Protocol):
     name: str
 
     def convert(self, job: ConversionInput, echo: Callable[[str], None] | None) -> None:
-        """Write ``job.out``; raise :class:`SvcqaError` with the reason when it cannot."""
+        """Write ``job.out`` atomically (never half a file under that name); raise
+        :class:`SvcqaError` with the reason when it cannot."""
 
 
 def engine_name() -> str:

@@ -35,8 +35,6 @@ from svcqa.cover.records import CoverRequest
 JOB_KIND = "cover"
 REQUEST_FILE = "request.json"
 PROGRESS_FILE = "progress.json"
-RUNS_FOLDER = "covers"
-"""In ``<workspace>/.svcqa/``: one folder per background cover run."""
 
 
 @dataclass(frozen=True)
@@ -106,7 +104,7 @@ def start_job(workspace: Workspace, request: CoverRequest, env: Mapping[str, str
     The run folder ``.svcqa/covers/<run>/`` holds the request and the progress file. ``env`` is
     added to this process's environment. Raises :class:`JobError` while a cover job runs.
     """
-    run_dir = workspace.state_dir / RUNS_FOLDER / f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+    run_dir = workspace.cover_runs_dir / f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
     run_dir.mkdir(parents=True)
     atomic_write_json(
         run_dir / REQUEST_FILE, {"workspace": str(workspace.root), "request": request.to_dict()}

@@ -23,30 +23,29 @@ Example
 
 from __future__ import annotations
 
-import io
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 from pedalboard import Compressor, HighpassFilter, PeakFilter, Pedalboard, Reverb
-from pedalboard.io import AudioFile
 
-from svcqa.audio.decode import read
+from svcqa.audio.decode import read, read_bytes
+from svcqa.audio.encode import FORMATS, audio_bytes
 from svcqa.audio.loudness import BS1770_BLOCK_S, db_to_gain, integrated_lufs, remove_dc
 from svcqa.audio.true_peak import limit_true_peak, true_peak_dbtp
 from svcqa.core.errors import AudioError, SvcqaError
 from svcqa.core.files import atomic_write_bytes
+from svcqa.core.records import Record
 from svcqa.core.settings import LoudnessSettings, MixSettings
 
-MIX_FORMATS: dict[str, str] = {".wav": "wav", ".flac": "flac", ".mp3": "mp3"}
+MIX_FORMATS: dict[str, str] = FORMATS
 """Output file suffix -> encoder format."""
 
-_LOSSLESS_BIT_DEPTH = 24
+_LOSSLESS_SUBTYPE = "PCM_24"
 
 
 @dataclass(frozen=True)
-class MixResult:
+class MixResult(Record):
     """What :func:`mix` wrote and what it measured on the written file.
 
     Example
@@ -73,12 +72,6 @@ class MixResult:
     """Level/limit/encode rounds it took to meet the loudness target and the ceiling."""
     notes: tuple[str, ...]
     """Plain-language remarks about the inputs (clipping, silent accompaniment)."""
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict (the CLI's ``--json`` output)."""
-        data = asdict(self)
-        data["notes"] = list(self.notes)
-        return data
 
 
 def load_audio(path: Path, sample_rate_hz: int) -> np.ndarray:
@@ -301,15 +294,9 @@ def _pad_to(audio: np.ndarray, n_samples: int) -> np.ndarray:
 
 
 def _encode(audio: np.ndarray, sample_rate_hz: int, audio_format: str, mp3_bitrate_kbps: int) -> bytes:
-    if audio_format == "mp3":
-        return AudioFile.encode(
-            audio, sample_rate_hz, audio_format, num_channels=audio.shape[0], quality=mp3_bitrate_kbps
-        )
-    return AudioFile.encode(
-        audio, sample_rate_hz, audio_format, num_channels=audio.shape[0], bit_depth=_LOSSLESS_BIT_DEPTH
-    )
+    return audio_bytes(audio.T, sample_rate_hz, audio_format, _LOSSLESS_SUBTYPE, mp3_bitrate_kbps)
 
 
 def _decode(encoded: bytes) -> np.ndarray:
-    with AudioFile(io.BytesIO(encoded)) as handle:
-        return np.asarray(handle.read(handle.frames), dtype=np.float32)
+    samples, _ = read_bytes(encoded)
+    return np.ascontiguousarray(samples.T)

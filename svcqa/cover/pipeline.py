@@ -40,7 +40,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import json
-import os
 import shutil
 import time
 from collections.abc import Callable, Mapping
@@ -49,11 +48,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import soundfile
 
+from svcqa.audio.decode import probe
 from svcqa.audio.encode import write_wav
 from svcqa.core.errors import AudioError, ModelMissingError, SvcqaError
-from svcqa.core.files import atomic_write_json, file_sha256, json_hash, now_iso
+from svcqa.core.files import atomic_path, atomic_write_json, file_sha256, json_hash, now_iso
 from svcqa.core.settings import ConversionSettings, LoudnessSettings
 from svcqa.core.workspace import Workspace
 from svcqa.cover import mixing
@@ -114,7 +113,7 @@ def song_digest(path: Path) -> str:
 
 def cover_folder(workspace: Workspace, digest: str) -> Path:
     """Return the folder that holds every stage's files for the song with sha256 ``digest``."""
-    return workspace.renders / "covers" / digest[:_KEY_CHARS]
+    return workspace.covers_dir / digest[:_KEY_CHARS]
 
 
 def stage_key(stage: str, inputs: Mapping[str, str], settings: Mapping[str, Any]) -> str:
@@ -429,8 +428,9 @@ def _separate(
         )
         (made,) = result.stages
         output, removed = f"{stage}-{key}.wav", f"{stage}-{key}-{_slug(REMOVED_LABELS[stage])}.wav"
-        os.replace(made.kept.path, context.folder / output)
-        os.replace(made.removed.path, context.folder / removed)
+        for stem, name in ((made.kept, output), (made.removed, removed)):
+            with atomic_path(context.folder / name) as tmp:
+                shutil.copyfile(stem.path, tmp)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return (
@@ -455,13 +455,13 @@ def _convert(
     log: Callable[[str], None] | None,
 ) -> tuple[str, None, dict[str, Any]]:
     output = f"convert-{key}.wav"
-    partial = context.folder / f".convert-{key}.part.wav"
-    partial.unlink(missing_ok=True)
+    target = context.folder / output
+    target.unlink(missing_ok=True)
     report(0.05, f"converting with step {context.checkpoint.step} ({context.converter.name})")
     context.converter.convert(
         ConversionInput(
             vocals=source,
-            out=partial,
+            out=target,
             checkpoint=context.checkpoint_path,
             config=context.config_path,
             speaker=context.speaker,
@@ -471,10 +471,9 @@ def _convert(
         ),
         log,
     )
-    if not partial.is_file():
-        raise SvcqaError(f"The converter {context.converter.name} ended without writing {partial.name}.")
-    os.replace(partial, context.folder / output)
-    info = soundfile.info(str(context.folder / output))
+    if not target.is_file():
+        raise SvcqaError(f"The converter {context.converter.name} ended without writing {output}.")
+    info = probe(target)
     return (
         output,
         None,
@@ -484,8 +483,8 @@ def _convert(
             "speaker": context.speaker,
             "f0_method": context.f0_method,
             "transpose_semitones": int(request.cover.transpose_semitones),
-            "audio_duration_s": round(info.duration, 3),
-            "sample_rate_hz": int(info.samplerate),
+            "audio_duration_s": round(info.duration_s, 3),
+            "sample_rate_hz": info.sample_rate,
         },
     )
 

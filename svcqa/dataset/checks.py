@@ -6,18 +6,20 @@ and the current settings on every audit, so changing a threshold in the UI is in
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import math
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import soxr
 
 from svcqa.audio import decode, loudness
+from svcqa.audio.resample import StreamResampler
 from svcqa.core.errors import AudioError
+from svcqa.core.records import Record
 from svcqa.core.settings import AuditSettings, PitchSettings, VoiceSettings
 from svcqa.dataset.flags import flag_info
 
@@ -32,7 +34,7 @@ _SAFE_CHARS = re.compile(r"[A-Za-z0-9._\-/]")
 
 
 @dataclass(frozen=True)
-class Measurement:
+class Measurement(Record):
     """Numbers measured from one file's header and decoded audio (what the cache stores)."""
 
     path: str
@@ -59,27 +61,14 @@ class Measurement:
     identity: dict[str, Any] | None = None
     """Voice embedding (``vector``) and DNSMOS scores (``dnsmos_*``), each with a ``*_reason``."""
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> Measurement:
-        """Rebuild a measurement from :meth:`to_dict` output."""
-        return cls(**data)
-
 
 @dataclass(frozen=True)
-class Flag:
+class Flag(Record):
     """One problem found in a clip: stable code, a message with the clip's numbers, a fix."""
 
     code: str
     message: str
     fix: str
-
-    def to_dict(self) -> dict[str, str]:
-        """Return a JSON-ready dict."""
-        return asdict(self)
 
 
 @dataclass
@@ -162,9 +151,9 @@ def measure_file(
     stat = path.stat()
     base = Measurement(path=relative, size_bytes=stat.st_size, mtime_ns=stat.st_mtime_ns)
     if stat.st_size == 0:
-        return _replace(base, frames=0, duration_s=0.0, error="the file is 0 bytes")
+        return dataclasses.replace(base, frames=0, duration_s=0.0, error="the file is 0 bytes")
     if stat.st_size > settings.max_file_bytes:
-        return _replace(
+        return dataclasses.replace(
             base,
             readable=False,
             error=f"the file is {stat.st_size / 1e9:.1f} GB, over the "
@@ -192,17 +181,17 @@ def measure_file(
             if voice_stream is not None:
                 voice_stream.add(chunk)
     except AudioError as exc:
-        return _replace(base, readable=False, error=str(exc))
+        return dataclasses.replace(base, readable=False, error=str(exc))
     frames = acc.n_samples // info.channels
     if frames == 0:
-        return _replace(base, **header, frames=0, duration_s=0.0, error="the file holds no samples")
+        return dataclasses.replace(base, **header, frames=0, duration_s=0.0, error="the file holds no samples")
     silent = np.concatenate(acc.frame_silent) if acc.frame_silent else np.zeros(0, dtype=bool)
     frame_s = acc.frame_len / info.sample_rate
     voice = identity = None
     if voice_stream is not None and pitch is not None:
         voice = voice_stream.analyse(pitch)
         identity = voice_stream.identity(voice_settings or VoiceSettings())
-    return _replace(
+    return dataclasses.replace(
         base,
         **header,
         frames=frames,
@@ -224,29 +213,24 @@ class _VoiceStream:
     """Collects the first :data:`VOICE_MAX_S` of a file as 16 kHz mono for pitch analysis."""
 
     def __init__(self, sample_rate_hz: int) -> None:
-        self._resampler = (
-            None
-            if sample_rate_hz == VOICE_SAMPLE_RATE_HZ
-            else soxr.ResampleStream(sample_rate_hz, VOICE_SAMPLE_RATE_HZ, 1, dtype="float32")
-        )
+        self._resampler: StreamResampler | None = StreamResampler(sample_rate_hz, VOICE_SAMPLE_RATE_HZ)
         self._parts: list[np.ndarray] = []
         self._n = 0
 
     def add(self, chunk: np.ndarray) -> None:
-        if self._n >= VOICE_MAX_S * VOICE_SAMPLE_RATE_HZ:
+        if self._n >= VOICE_MAX_S * VOICE_SAMPLE_RATE_HZ or self._resampler is None:
             return
-        mono = np.ascontiguousarray(chunk.mean(axis=1), dtype=np.float32)
-        part = mono if self._resampler is None else self._resampler.resample_chunk(mono)
+        part = self._resampler.add(chunk.mean(axis=1))
         self._parts.append(part)
         self._n += part.size
 
     def mono(self) -> np.ndarray:
         """Return the collected 16 kHz mono audio (flushing the resampler once)."""
         if self._resampler is not None:
-            self._parts.append(self._resampler.resample_chunk(np.zeros(0, np.float32), last=True))
+            self._parts.append(self._resampler.flush())
             self._resampler = None
             self._parts = [np.concatenate(self._parts)[: int(VOICE_MAX_S * VOICE_SAMPLE_RATE_HZ)]]
-        return self._parts[0] if len(self._parts) == 1 else np.concatenate(self._parts)
+        return self._parts[0]
 
     def identity(self, settings: VoiceSettings) -> dict[str, Any]:
         """Return the voice embedding and DNSMOS scores the settings ask for (reasons when absent)."""
@@ -288,10 +272,6 @@ def _run_length(mask: np.ndarray) -> int:
         return 0
     false_at = np.flatnonzero(~mask)
     return int(mask.size if false_at.size == 0 else false_at[0])
-
-
-def _replace(m: Measurement, **changes: Any) -> Measurement:
-    return Measurement(**{**m.to_dict(), **changes})
 
 
 def path_flags(relative: str) -> list[Flag]:

@@ -31,7 +31,6 @@ import numpy as np
 from svcqa.core.settings import PitchSettings
 from svcqa.dataset.pitch import midi_to_note_name
 
-VERDICTS: tuple[str, ...] = ("singing", "speech", "mixed", "unknown")
 THIRD_NAMES: tuple[str, ...] = ("low", "mid", "high")
 
 

@@ -5,11 +5,13 @@ Codes are a public contract (``audit --json`` writes them): add codes, never ren
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
+
+from svcqa.core.records import Record
 
 
 @dataclass(frozen=True)
-class FlagInfo:
+class FlagInfo(Record):
     """What a flag code means and what the user should do about it."""
 
     code: str
@@ -17,10 +19,6 @@ class FlagInfo:
     fix: str
     severity: str
     """``error`` (the clip must not be trained on), ``warning`` (fix or exclude), ``info``."""
-
-    def to_dict(self) -> dict[str, str]:
-        """Return a JSON-ready dict."""
-        return asdict(self)
 
 
 CATALOGUE: dict[str, FlagInfo] = {

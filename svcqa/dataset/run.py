@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import contextlib
-import hashlib
-import json
 import multiprocessing
 import os
 from collections import Counter
@@ -29,10 +27,12 @@ from typing import Any
 import numpy as np
 
 from svcqa.core.errors import DatasetError, WorkspaceError
+from svcqa.core.files import json_hash
+from svcqa.core.records import Record
 from svcqa.core.settings import AuditSettings, PitchSettings, Settings, VoiceSettings
 from svcqa.core.store import Store
 from svcqa.core.store.audit_cache import CachedMeasurement
-from svcqa.core.workspace import AUDIO_EXTENSIONS
+from svcqa.core.workspace import AUDIO_EXTENSIONS, Workspace
 from svcqa.dataset.checks import MEASURE_VERSION, Flag, Measurement, derive_flags, measure_file
 from svcqa.dataset.dataset_voice import identity_flags, kind_flag, voice_summary
 from svcqa.dataset.flags import flag_info
@@ -79,20 +79,12 @@ class ClipReport:
 
 
 @dataclass(frozen=True)
-class AuditReport:
+class AuditReport(Record):
     """The result of one audit: the folder, dataset-level summary, and one row per file."""
 
     dataset: str
     summary: dict[str, Any]
     clips: tuple[ClipReport, ...]
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return exactly what ``audit --json`` writes."""
-        return {
-            "dataset": self.dataset,
-            "summary": self.summary,
-            "clips": [c.to_dict() for c in self.clips],
-        }
 
 
 def find_audio_files(dataset_dir: Path) -> tuple[list[Path], int]:
@@ -114,8 +106,8 @@ def find_audio_files(dataset_dir: Path) -> tuple[list[Path], int]:
 def default_cache_path(dataset_dir: Path) -> Path:
     """Return the database to cache in: the enclosing workspace's, else the user cache folder."""
     for parent in (dataset_dir, *dataset_dir.parents):
-        if (parent / ".svcqa").is_dir():
-            return parent / ".svcqa" / "state.sqlite"
+        if Workspace(parent).is_initialised:
+            return Workspace(parent).db_path
     cache_home = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
     return cache_home / "svcqa" / "audit-cache.sqlite"
 
@@ -133,7 +125,7 @@ def measure_key(settings: Settings, with_voice: bool) -> str:
         "max_file_bytes": a.max_file_bytes,
         "voice": [settings.section_hash("pitch"), settings.section_hash("voice")] if with_voice else None,
     }
-    return hashlib.sha256(json.dumps(relevant, sort_keys=True).encode()).hexdigest()[:16]
+    return json_hash(relevant, chars=16)
 
 
 def _measure_job(

@@ -51,6 +51,7 @@ from typing import Any
 import numpy as np
 
 from svcqa.core.errors import ModelMissingError
+from svcqa.core.records import Record
 from svcqa.core.settings import VoiceSettings
 from svcqa.dataset.pitch import prepare_mono
 
@@ -66,7 +67,7 @@ METHODS: tuple[str, ...] = ("mad", "floor")
 
 
 @dataclass(frozen=True)
-class ClipEmbedding:
+class ClipEmbedding(Record):
     """The GE2E embedding of one clip, or why there is none.
 
     Attributes
@@ -83,17 +84,9 @@ class ClipEmbedding:
     embedded_s: float
     reason: str = ""
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return {
-            "vector": None if self.vector is None else list(self.vector),
-            "embedded_s": self.embedded_s,
-            "reason": self.reason,
-        }
-
 
 @dataclass(frozen=True)
-class VoiceConsistency:
+class VoiceConsistency(Record):
     """The dataset's voice and how far each clip is from it.
 
     Attributes
@@ -144,21 +137,6 @@ class VoiceConsistency:
         if self.threshold is not None:
             text += f", flagged under {self.threshold:.2f}"
         return text + ")."
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict (map points as ``[x, y]`` lists)."""
-        return {
-            "centroid": None if self.centroid is None else list(self.centroid),
-            "similarity": dict(self.similarity),
-            "other_voice": list(self.other_voice),
-            "threshold": self.threshold,
-            "median_similarity": self.median_similarity,
-            "spread": self.spread,
-            "map_xy": {name: list(xy) for name, xy in self.map_xy.items()},
-            "map_explained": list(self.map_explained),
-            "method": self.method,
-            "message": self.message,
-        }
 
 
 @functools.lru_cache(maxsize=1)

@@ -58,14 +58,9 @@ def demo_train_settings(steps: int, base: TrainSettings | None = None) -> TrainS
     )
 
 
-def hf_home_of(ws: Workspace) -> Path:
-    """Return the workspace's own Hugging Face cache (where the stand-in ContentVec goes)."""
-    return ws.state_dir / "hf_home"
-
-
 def is_toy(ws: Workspace) -> bool:
     """Return True when ``ws`` runs so-vits-svc-fork with the demo's stand-in ContentVec."""
-    return svc.workspace_env(ws).get("HF_HOME") == tiny_env(hf_home_of(ws))["HF_HOME"]
+    return svc.workspace_env(ws).get("HF_HOME") == tiny_env(ws.hf_home)["HF_HOME"]
 
 
 def build_demo_model(
@@ -83,7 +78,7 @@ def build_demo_model(
     ws.ensure_layout()
     source = create_demo(ws, progress=lambda _f, message: say(message))
     clips = _prepare(ws, source, say)
-    hf_home = hf_home_of(ws)
+    hf_home = ws.hf_home
     say(f"Building the stand-in ContentVec in {hf_home} (the workspace's own cache)")
     build_tiny_contentvec(hf_home)
     svc.set_workspace_overrides(ws, env=tiny_env(hf_home), config_edits=tiny_config_edits())
@@ -106,7 +101,8 @@ def build_demo_model(
 def _prepare(ws: Workspace, source: Path, say: Callable[[str], None]) -> int:
     from svcqa.dataset.run import audit_dataset
     from svcqa.dataset.voice_analysis import voice_available
-    from svcqa.prepare.plan import build_plan, execute_plan
+    from svcqa.prepare.execute import execute_plan
+    from svcqa.prepare.plan import build_plan
 
     settings = ws.load_settings()
     say("Auditing the demo recordings")

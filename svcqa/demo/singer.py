@@ -7,23 +7,21 @@ shows real audit results without any download. Every planted problem is listed i
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-import soundfile as sf
 
-from svcqa.audio.encode import write_wav
+from svcqa.audio import decode
+from svcqa.audio.encode import write_audio, write_wav
+from svcqa.core.files import atomic_folder, atomic_write_json
 from svcqa.core.workspace import Workspace
 from svcqa.demo import synth
 
 SPEAKER = "demo_singer"
 SAMPLE_RATE_HZ = 44_100
-MARKER = ".svcqa/demo.json"
 
 PLANTED: dict[str, str] = {
     "short_take.wav": "too_short",
@@ -61,7 +59,7 @@ _MELODIES: tuple[tuple[int, ...], ...] = (
 
 def is_demo(workspace: Workspace) -> bool:
     """Return True when ``workspace`` was made by :func:`create_demo`."""
-    return (workspace.root / MARKER).exists()
+    return workspace.demo_marker_path.exists()
 
 
 def create_demo(workspace: Workspace, progress: Callable[[float, str], None] | None = None) -> Path:
@@ -74,16 +72,12 @@ def create_demo(workspace: Workspace, progress: Callable[[float, str], None] | N
     if folder.is_dir() and any(folder.iterdir()):
         return folder
     report = progress or (lambda _f, _m: None)
-    tmp = Path(tempfile.mkdtemp(prefix=".demo-", dir=workspace.recordings))
     writers = _clip_writers()
-    for i, (name, write) in enumerate(writers.items()):
-        report(i / len(writers), f"Generating {name}")
-        write(tmp / name)
-    tmp.rename(folder)
-    (workspace.root / MARKER).write_text(
-        json.dumps({"speaker": SPEAKER, "planted": PLANTED}, ensure_ascii=False, indent=2),
-        encoding="utf-8",
-    )
+    with atomic_folder(folder) as tmp:
+        for i, (name, write) in enumerate(writers.items()):
+            report(i / len(writers), f"Generating {name}")
+            write(tmp / name)
+    atomic_write_json(workspace.demo_marker_path, {"speaker": SPEAKER, "planted": PLANTED})
     report(1.0, "Demo workspace ready")
     return folder
 
@@ -140,11 +134,8 @@ def _speech(path: Path, text: str, voice: str, seed: int) -> None:
             capture_output=True,
             timeout=60,
         )
-        audio, rate = sf.read(raw, dtype="float32")
+        audio, _ = decode.read(raw, SAMPLE_RATE_HZ, mono=True)
         raw.unlink()
-        import soxr
-
-        audio = soxr.resample(audio, rate, SAMPLE_RATE_HZ)
         _write(path, 0.4 * audio / max(float(np.max(np.abs(audio))), 1e-6))
         return
     _write(path, synth.speech_like(8.0, SAMPLE_RATE_HZ, seed=seed))
@@ -187,7 +178,7 @@ def _clip_writers() -> dict[str, Callable[[Path], None]]:
         3,
     )
     writers["phone_take_22k.wav"] = lambda p: _write(p, _phrase(27, 12.0, 22_050), 22_050)
-    writers["stereo_take.flac"] = lambda p: sf.write(
+    writers["stereo_take.flac"] = lambda p: write_audio(
         p, np.stack([_phrase(28, 13.0, 48_000), 0.9 * _phrase(28, 13.0, 48_000)], axis=1), 48_000
     )
     writers["friend_take.wav"] = lambda p: _write(p, _phrase(29, 14.0, formant_shift=1.45, transpose=12))

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from svcqa.core.errors import SvcqaError
+from svcqa.core.files import atomic_folder, atomic_write_text
 from svcqa.core.settings import TrainSettings
 from svcqa.engines.svc import CONTENTVEC_CACHE_FOLDER, CONTENTVEC_REPO_ID
 
@@ -100,12 +101,9 @@ def build_tiny_contentvec(hf_home: Path, seed: int = 0) -> Path:
     # so-vits-svc-fork loads a subclass with this extra layer; shipping it keeps its log free of
     # "newly initialised weights" warnings.
     model.final_proj = torch.nn.Linear(TINY_HIDDEN_SIZE, TINY_HUBERT_CONFIG["classifier_proj_size"])
-    staging = snapshot.with_name(snapshot.name + ".partial")
-    model.save_pretrained(staging)
-    staging.replace(snapshot)
-    refs = snapshot.parent.parent / "refs"
-    refs.mkdir(parents=True, exist_ok=True)
-    (refs / "main").write_text(TINY_SNAPSHOT_ID, encoding="utf-8")
+    with atomic_folder(snapshot) as staging:
+        model.save_pretrained(staging)
+    atomic_write_text(snapshot.parent.parent / "refs" / "main", TINY_SNAPSHOT_ID)
     return snapshot
 
 

@@ -22,15 +22,16 @@ Example
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import onnx
 from onnx import TensorProto, helper
 
+from svcqa.core.files import atomic_path, atomic_write_json
+from svcqa.core.records import Record
 from svcqa.engines.separation_models import DOWNLOAD_CHECKS_FILE, MDX_DATA_FILE, VR_DATA_FILE
 
 # The keys audio-separator 0.47.1 reads from UVR's download_checks.json.
@@ -54,7 +55,7 @@ _ONNX_OPSET = 13
 
 
 @dataclass(frozen=True)
-class TinyModel:
+class TinyModel(Record):
     """One stand-in: a supported file name, its list name and the parameters it is hashed to."""
 
     filename: str
@@ -72,10 +73,6 @@ class TinyModel:
             "mdx_n_fft_scale_set": 5120,
             "primary_stem": self.primary_stem,
         }
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return asdict(self)
 
 
 # One stand-in per separation stage. The stems they write follow from primary_stem:
@@ -136,8 +133,8 @@ def write_gain_onnx(path: Path, gain: float) -> Path:
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", _ONNX_OPSET)])
     onnx.checker.check_model(model)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    onnx.save(model, str(path))
+    with atomic_path(path) as tmp:
+        onnx.save(model, str(tmp))
     return path
 
 
@@ -164,11 +161,8 @@ def build_tiny_separation_models(folder: Path, stages: Iterable[str] = tuple(TIN
         mdx_data[model_hash(path)] = tiny.mdx_parameters()
     download_lists: dict[str, dict[str, str]] = {key: {} for key in DOWNLOAD_LIST_KEYS}
     download_lists["mdx_download_list"] = {t.friendly_name: t.filename for t in chosen.values()}
-    _write_json(folder / MDX_DATA_FILE, mdx_data)
-    _write_json(folder / VR_DATA_FILE, {})
-    _write_json(folder / DOWNLOAD_CHECKS_FILE, download_lists)
+    atomic_write_json(folder / MDX_DATA_FILE, mdx_data)
+    atomic_write_json(folder / VR_DATA_FILE, {})
+    atomic_write_json(folder / DOWNLOAD_CHECKS_FILE, download_lists)
     return {stage: tiny.filename for stage, tiny in chosen.items()}
 
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    path.write_text(json.dumps(data, indent=2, sort_keys=True), encoding="utf-8")

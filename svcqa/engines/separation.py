@@ -33,8 +33,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import soundfile
-
 from svcqa.audio.decode import probe
 from svcqa.core.errors import AudioError, ModelMissingError, SvcqaError
 from svcqa.core.records import Record
@@ -310,8 +308,8 @@ def _run_stage(
 
 
 def _stem(name: str, path: Path) -> Stem:
-    header = soundfile.info(str(path))
-    return Stem(name, str(path), int(header.samplerate), int(header.frames), int(header.channels))
+    info = probe(path)
+    return Stem(name, str(path), info.sample_rate, info.frames, info.channels)
 
 
 def _slug(text: str) -> str:

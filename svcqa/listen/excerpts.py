@@ -37,7 +37,7 @@ from svcqa.core import uploads
 from svcqa.core.errors import AudioError, SvcqaError
 from svcqa.core.files import file_sha256, now_iso, text_sha256
 from svcqa.core.records import Record, to_dict
-from svcqa.core.settings import PitchSettings, RenderSettings
+from svcqa.core.settings import PitchSettings, RenderSettings, UploadSettings
 from svcqa.core.store.excerpts import ExcerptRow
 from svcqa.core.workspace import AUDIO_EXTENSIONS, Workspace
 from svcqa.dataset.pitch import smooth_midi, track_f0, voiced_runs
@@ -124,16 +124,16 @@ def list_songs(ws: Workspace) -> list[Path]:
     )
 
 
-def save_song(ws: Workspace, name: str, data: bytes, settings: RenderSettings | None = None) -> Path:
+def save_song(ws: Workspace, name: str, data: bytes, limits: UploadSettings | None = None) -> Path:
     """Return the path of an uploaded song saved in ``songs/`` under a safe, unused name.
 
-    Raises :class:`~svcqa.core.uploads.UploadError` when it is empty, over ``max_song_bytes`` or not audio.
+    Raises :class:`~svcqa.core.uploads.UploadError` when it is empty, over ``max_song_bytes`` of
+    ``limits`` (default: the workspace's upload policy) or not audio.
     """
-    limit = (settings or RenderSettings()).max_song_bytes
-    return uploads.save_upload(ws, SONGS_FOLDER, name, data, max_bytes=limit)
+    return uploads.save_upload(ws, SONGS_FOLDER, name, data, limits)
 
 
-def import_song(ws: Workspace, path: Path, settings: RenderSettings | None = None) -> Path:
+def import_song(ws: Workspace, path: Path, limits: UploadSettings | None = None) -> Path:
     """Return the song ``path`` as a file inside ``songs/``: itself, an identical copy already
     there, or a new copy under a safe name."""
     path = Path(path).absolute()
@@ -142,7 +142,7 @@ def import_song(ws: Workspace, path: Path, settings: RenderSettings | None = Non
     songs = ws.songs.resolve()
     if path.resolve().parent == songs:
         return path.resolve()
-    limit = (settings or RenderSettings()).max_song_bytes
+    limit = (limits or ws.load_settings().uploads).max_song_bytes
     size = path.stat().st_size
     if size > limit:
         raise ExcerptError(
@@ -152,7 +152,7 @@ def import_song(ws: Workspace, path: Path, settings: RenderSettings | None = Non
     for existing in list_songs(ws):
         if existing.stat().st_size == size and file_sha256(existing) == digest:
             return existing
-    return save_song(ws, path.name, path.read_bytes(), settings)
+    return save_song(ws, path.name, path.read_bytes(), limits)
 
 
 def song_duration_s(path: Path) -> float:

@@ -55,7 +55,6 @@ from svcqa.engines.svc import CheckpointLoadError, Conversion, Features, SvcConv
 from svcqa.listen.excerpts import Excerpt, ExcerptError, chosen_excerpts, read_excerpt
 from svcqa.train.checkpoints import Checkpoint
 
-FEATURES_FOLDER = ".features"
 _HASH_CHARS = 16
 _LOUD_GAIN_DB = 30.0
 """A render raised more than this to reach the target says so: the checkpoint sang very quietly."""
@@ -226,7 +225,7 @@ def _exists(ws: Workspace, record: RenderRecord) -> bool:
 
 def features_path(ws: Workspace, excerpt_id: str, features_hash: str) -> Path:
     """Return where the features of ``excerpt_id`` made with ``features_hash`` are cached."""
-    return ws.renders / FEATURES_FOLDER / f"{excerpt_id}_{features_hash}.npz"
+    return ws.features_dir / f"{excerpt_id}_{features_hash}.npz"
 
 
 # -- loudness ---------------------------------------------------------------------------------
@@ -409,7 +408,7 @@ class Renderer:
         elif gain_db is not None and gain_db > _LOUD_GAIN_DB:
             message = f"This checkpoint sang very quietly: its render was raised by {gain_db:.0f} dB."
         rid = render_id(checkpoint.sha256, excerpt.id, self.context.settings_hash)
-        path = self.ws.renders / excerpt.id / self.context.settings_hash / f"{rid}.wav"
+        path = self.ws.render_dir(excerpt.id, self.context.settings_hash) / f"{rid}.wav"
         write_wav(path, out, rate, _WAV_SUBTYPE)
         record = RenderRecord(
             id=rid,

@@ -67,7 +67,7 @@ def render_song(
     excerpt's and render context's errors (an unreadable song, no model config).
     """
     say = log or (lambda _line: None)
-    song = excerpts.import_song(ws, song_file, settings)
+    song = excerpts.import_song(ws, song_file)
     if span_s:
         excerpt = excerpts.make_excerpt(ws, song, span_s[0], span_s[1], "", settings)
     else:

@@ -22,7 +22,8 @@ from typing import Any
 import pandas as pd
 
 from svcqa.core.settings import Settings
-from svcqa.prepare.plan import PreparePlan, PrepareResult, exclusion_reasons
+from svcqa.prepare.execute import PrepareResult
+from svcqa.prepare.plan import PreparePlan, exclusion_reasons
 from svcqa.prepare.slicer import Problem, SliceBatch, SlicePlan
 
 _SAFE_NAME = re.compile(r"[A-Za-z0-9._-]+")

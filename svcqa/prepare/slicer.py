@@ -34,33 +34,18 @@ from svcqa.audio.decode import read
 from svcqa.audio.encode import wav_bytes
 from svcqa.core.errors import AudioError, DatasetError, SvcqaError, WorkspaceError
 from svcqa.core.files import atomic_write_bytes, remove_partials
-from svcqa.core.settings import SlicerSettings
+from svcqa.core.records import Record, to_dict
+from svcqa.core.settings import SLICER_PRESET_FIELDS, SLICER_PRESETS, SlicerSettings
 from svcqa.dataset.run import find_audio_files
 
-PRESETS: dict[str, dict[str, Any]] = {
-    "default": {
-        "threshold_db": -40.0,
-        "min_length_ms": 5000,
-        "min_interval_ms": 300,
-        "hop_size_ms": 10,
-        "max_sil_kept_ms": 500,
-    },
-    "tutorial": {
-        "threshold_db": -40.0,
-        "min_length_ms": 8000,
-        "min_interval_ms": 300,
-        "hop_size_ms": 10,
-        "max_sil_kept_ms": 500,
-    },
-}
-"""Slicing parameters by preset name: ``default`` is openvpi's, ``tutorial`` the so-vits-svc
-tutorial's (minimum length raised to 8000 ms). The length guarantees are not part of a preset."""
+PRESETS: dict[str, SlicerSettings] = SLICER_PRESETS
+"""Slicer presets by name (:data:`svcqa.core.settings.SLICER_PRESETS`)."""
 
 SHORT_PIECE_POLICIES = ("merge", "drop")
 _RMS_WINDOW_HOPS = 4
 """The RMS window spans four hops (40 ms at the default hop), as the Audio Slicer's does."""
 @dataclass(frozen=True)
-class Piece:
+class Piece(Record):
     """One span of the source kept as a clip, in seconds from the start of the file."""
 
     start_s: float
@@ -77,11 +62,11 @@ class Piece:
 
     def to_dict(self) -> dict[str, float]:
         """Return a JSON-ready dict with the duration included."""
-        return {"start_s": self.start_s, "end_s": self.end_s, "duration_s": self.duration_s}
+        return {**to_dict(self), "duration_s": self.duration_s}
 
 
 @dataclass(frozen=True)
-class SlicePlan:
+class SlicePlan(Record):
     """Where one recording is cut, computed without writing anything (for previews).
 
     Example
@@ -105,46 +90,28 @@ class SlicePlan:
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict with the cut points included."""
-        return {
-            "sample_rate_hz": self.sample_rate_hz,
-            "duration_s": self.duration_s,
-            "pieces": [p.to_dict() for p in self.pieces],
-            "dropped": [p.to_dict() for p in self.dropped],
-            "cut_points_s": list(self.cut_points_s),
-        }
+        return {**to_dict(self), "cut_points_s": list(self.cut_points_s)}
 
 
 @dataclass(frozen=True)
-class Problem:
+class Problem(Record):
     """A file the run could not handle, and why."""
 
     path: str
     message: str
 
-    def to_dict(self) -> dict[str, str]:
-        """Return a JSON-ready dict."""
-        return dataclasses.asdict(self)
-
 
 @dataclass(frozen=True)
-class SliceResult:
+class SliceResult(Record):
     """The files :func:`slice_file` wrote and the plan they came from."""
 
     source: Path
     outputs: tuple[Path, ...]
     plan: SlicePlan
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return {
-            "source": str(self.source),
-            "outputs": [str(p) for p in self.outputs],
-            "plan": self.plan.to_dict(),
-        }
-
 
 @dataclass(frozen=True)
-class SliceBatch:
+class SliceBatch(Record):
     """What :func:`slice_path` wrote for a file or a folder of files, and what it could not slice."""
 
     source: Path
@@ -154,16 +121,6 @@ class SliceBatch:
     problems: tuple[Problem, ...]
     """Sources that could not be decoded (paths relative to the source folder); the rest went on."""
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return {
-            "source": str(self.source),
-            "out_dir": str(self.out_dir),
-            "settings": dataclasses.asdict(self.settings),
-            "results": [r.to_dict() for r in self.results],
-            "problems": [p.to_dict() for p in self.problems],
-        }
-
 
 def preset(name: str, base: SlicerSettings | None = None) -> SlicerSettings:
     """Return ``base`` (default settings when None) with the slicing parameters of preset ``name``.
@@ -172,7 +129,8 @@ def preset(name: str, base: SlicerSettings | None = None) -> SlicerSettings:
     """
     if name not in PRESETS:
         raise SvcqaError(f"Unknown slicer preset {name!r}; choose one of: {', '.join(PRESETS)}.")
-    return dataclasses.replace(base or SlicerSettings(), **PRESETS[name])
+    chosen = PRESETS[name]
+    return dataclasses.replace(base or SlicerSettings(), **{f: getattr(chosen, f) for f in SLICER_PRESET_FIELDS})
 
 
 def matching_preset(settings: SlicerSettings) -> str | None:
@@ -181,8 +139,8 @@ def matching_preset(settings: SlicerSettings) -> str | None:
     >>> matching_preset(preset("tutorial"))
     'tutorial'
     """
-    for name, values in PRESETS.items():
-        if all(getattr(settings, key) == value for key, value in values.items()):
+    for name, chosen in PRESETS.items():
+        if all(getattr(settings, f) == getattr(chosen, f) for f in SLICER_PRESET_FIELDS):
             return name
     return None
 

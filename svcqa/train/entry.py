@@ -42,7 +42,9 @@ from typing import Any
 
 import lightning.pytorch as pl
 
-from svcqa.core.jobrunner import now_iso, write_record
+from svcqa.core.files import now_iso
+from svcqa.core.jobrunner import write_record
+from svcqa.core.settings import TrainSettings
 from svcqa.core.workspace import Workspace
 from svcqa.train import checkpoints
 from svcqa.train.training import PROGRESS_FILE, STOP_FILE
@@ -294,14 +296,15 @@ def _install_signal_handlers(flag: StopFlag) -> None:
 
 def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m svcqa.train.entry", description=__doc__.split("\n")[0])
+    defaults = TrainSettings()
     parser.add_argument("--workspace", type=Path, default=Path.cwd())
-    parser.add_argument("--config", type=Path, default=Path("configs/44k/config.json"))
-    parser.add_argument("--model-dir", type=Path, default=Path("logs/44k"))
+    parser.add_argument("--config", type=Path, help="Default: the workspace's configs/44k/config.json.")
+    parser.add_argument("--model-dir", type=Path, help="Default: the workspace's logs/44k.")
     parser.add_argument("--control-dir", type=Path, required=True)
     parser.add_argument("--target-steps", type=int, required=True)
-    parser.add_argument("--finish-epoch-s", type=float, default=20.0)
-    parser.add_argument("--progress-interval-s", type=float, default=2.0)
-    parser.add_argument("--settle-s", type=float, default=1.0)
+    parser.add_argument("--finish-epoch-s", type=float, default=defaults.stop_finish_epoch_s)
+    parser.add_argument("--progress-interval-s", type=float, default=defaults.progress_interval_s)
+    parser.add_argument("--settle-s", type=float, default=defaults.checkpoint_settle_s)
     parser.add_argument("--reset-optimizer", action="store_true")
     parser.add_argument("--no-watch", action="store_true", help="Do not register checkpoints in the archive.")
     return parser.parse_args(argv)
@@ -311,6 +314,8 @@ def main(argv: list[str] | None = None) -> int:
     """Run training until the target step or a stop; return the exit code (0: saved and ended)."""
     args = _parse(argv)
     ws = Workspace(args.workspace)
+    config = args.config or ws.config_path
+    model_dir = args.model_dir or ws.logs_44k
     control_dir = args.control_dir.absolute()
     control_dir.mkdir(parents=True, exist_ok=True)
     flag = StopFlag(control_dir)
@@ -319,7 +324,7 @@ def main(argv: list[str] | None = None) -> int:
     if is_rank_zero() and not args.no_watch:
         watcher = checkpoints.CheckpointWatcher(
             ws,
-            args.model_dir if args.model_dir.is_absolute() else ws.root / args.model_dir,
+            model_dir if model_dir.is_absolute() else ws.root / model_dir,
             settle_s=args.settle_s,
             on_register=lambda c: print(f"svcqa: archived {c.path.name} (step {c.step})", flush=True),
             on_error=lambda p, e: print(f"svcqa: could not archive {p.name}: {e}", flush=True),
@@ -332,7 +337,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     svc_train.VitsLightning.configure_callbacks = lambda _self: [callback]
     try:
-        svc_train.train(args.config, args.model_dir, reset_optimizer=args.reset_optimizer)
+        svc_train.train(config, model_dir, reset_optimizer=args.reset_optimizer)
     except StopTraining as stop:
         print(f"svcqa: training ended, {stop}", flush=True)
     finally:

@@ -21,20 +21,20 @@ Example
 
 from __future__ import annotations
 
-import dataclasses
-import hashlib
 import math
 import os
 import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from svcqa.audio import decode
 from svcqa.core import gpu, jobrunner, jobs
-from svcqa.core.errors import DatasetError, JobError, TrainingError
+from svcqa.core.errors import AudioError, DatasetError, JobError, TrainingError
+from svcqa.core.files import file_sha256, iso_to_epoch_s, now_iso
+from svcqa.core.records import Record, to_dict
 from svcqa.core.settings import TRAIN_PRECISIONS, TrainSettings
 from svcqa.core.workspace import Workspace
 from svcqa.engines import svc
@@ -45,9 +45,9 @@ JOB_KIND = "train"
 RUN_FILE = "train.json"
 """In the job's folder: what svcqa started the run with (:class:`TrainRun`)."""
 STOP_FILE = "stop_request.json"
-"""In :func:`control_dir`: present once a stop with a save was asked for."""
+"""In :attr:`Workspace.train_control_dir`: present once a stop with a save was asked for."""
 PROGRESS_FILE = "progress.json"
-"""In :func:`control_dir`: the training process's own report (:class:`Progress`)."""
+"""In :attr:`Workspace.train_control_dir`: the training process's own report (:class:`Progress`)."""
 PRECISION_FLAGS: dict[str, tuple[bool, bool]] = dict(
     zip(TRAIN_PRECISIONS, ((False, False), (True, False), (False, True)), strict=True)
 )
@@ -58,7 +58,7 @@ _STOP_POLL_S = 0.5
 
 # -- records --------------------------------------------------------------------------------
 @dataclass(frozen=True)
-class TrainRun:
+class TrainRun(Record):
     """What a training job was started with: config hash, target, resume point, GPUs, settings."""
 
     job_id: str
@@ -72,23 +72,9 @@ class TrainRun:
     """The GPUs visible to the run (so-vits-svc-fork trains on all of them); () on CPU."""
     settings: dict[str, Any]
 
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        data = dataclasses.asdict(self)
-        data["gpus"] = list(self.gpus)
-        return data
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> TrainRun:
-        """Return the run described by ``data`` (unknown keys ignored)."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        values = {key: value for key, value in data.items() if key in known}
-        values["gpus"] = tuple(values.get("gpus", ()))
-        return cls(**values)
-
 
 @dataclass(frozen=True)
-class Progress:
+class Progress(Record):
     """The training process's own report (``progress.json``), refreshed every couple of seconds."""
 
     state: str
@@ -116,30 +102,7 @@ class Progress:
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict (with ``eta_s``)."""
-        data = dataclasses.asdict(self)
-        data["devices"] = list(self.devices)
-        data["eta_s"] = self.eta_s
-        return data
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Progress:
-        """Return the progress in a ``progress.json`` dict."""
-        return cls(
-            state=str(data["state"]),
-            step=int(data["step"]),
-            started_step=data.get("started_step"),
-            epoch=int(data["epoch"]),
-            steps_per_epoch=int(data["steps_per_epoch"]),
-            steps_per_s=data.get("steps_per_s"),
-            target_steps=int(data["target_steps"]),
-            losses=dict(data.get("losses") or {}),
-            devices=tuple(data.get("devices") or ()),
-            precision=str(data.get("precision", "")),
-            updated_at=str(data["updated_at"]),
-            run_started_at=str(data["run_started_at"]),
-            saved_step=data.get("saved_step"),
-            reason=data.get("reason"),
-        )
+        return {**to_dict(self), "eta_s": self.eta_s}
 
 
 @dataclass(frozen=True)
@@ -177,16 +140,6 @@ class TrainStatus:
 
 
 # -- paths and config -----------------------------------------------------------------------
-def control_dir(ws: Workspace) -> Path:
-    """Return the folder of the stop request and progress file of the workspace's run."""
-    return ws.state_dir / "train"
-
-
-def config_sha256(path: Path) -> str:
-    """Return the sha256 of the config file at ``path``."""
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def training_config_edits(train: TrainSettings) -> dict[str, dict[str, Any]]:
     """Return the config edits of a run svcqa starts, besides :func:`svcqa.engines.svc.config_edits`.
 
@@ -242,8 +195,8 @@ def check_preprocessed(ws: Workspace) -> int:
 def svc_training_files(ws: Workspace) -> list[str]:
     """Return the clips of the config's training file list (relative to the workspace)."""
     config = checkpoints.read_run_config(ws.config_path)
-    listed = config.get("data", {}).get("training_files", "filelists/44k/train.txt")
-    path = ws.root / listed
+    listed = config.get("data", {}).get("training_files")
+    path = ws.root / listed if listed else ws.train_list_path
     if not path.is_file():
         return []
     return [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
@@ -294,7 +247,7 @@ def entry_argv(ws: Workspace, train: TrainSettings, reset_optimizer: bool = Fals
         "--workspace",
         str(ws.root),
         "--control-dir",
-        str(control_dir(ws)),
+        str(ws.train_control_dir),
         "--target-steps",
         str(train.target_steps),
         "--finish-epoch-s",
@@ -336,7 +289,7 @@ def start(
             f"{train.target_steps} steps: raise the target to train on."
         )
     svc.edit_config(ws.config_path, train, training_config_edits(train))
-    folder = control_dir(ws)
+    folder = ws.train_control_dir
     folder.mkdir(parents=True, exist_ok=True)
     for stale in (STOP_FILE, PROGRESS_FILE):
         (folder / stale).unlink(missing_ok=True)
@@ -345,13 +298,13 @@ def start(
     job = jobs.start(ws, JOB_KIND, entry_argv(ws, train, reset_optimizer), env=svc.svc_env(run_env))
     run = TrainRun(
         job_id=job.id,
-        config_sha256=config_sha256(ws.config_path),
+        config_sha256=file_sha256(ws.config_path),
         target_steps=train.target_steps,
         resumed_from_step=resumed_from,
         precision=train.precision,
         batch_size=train.batch_size,
         gpus=tuple(g.to_dict() for g in gpus),
-        settings=dataclasses.asdict(train),
+        settings=train.to_dict(),
     )
     jobrunner.write_record(jobs.job_dir(ws, job.id) / RUN_FILE, run.to_dict())
     return run
@@ -362,12 +315,10 @@ def request_stop(ws: Workspace) -> jobs.Job | None:
     job = jobs.running_job(ws, JOB_KIND)
     if job is None:
         return None
-    folder = control_dir(ws)
+    folder = ws.train_control_dir
     folder.mkdir(parents=True, exist_ok=True)
-    jobrunner.write_record(
-        jobs.job_dir(ws, job.id) / jobrunner.STOP_FILE, {"requested_at": jobrunner.now_iso()}
-    )
-    jobrunner.write_record(folder / STOP_FILE, {"requested_at": jobrunner.now_iso(), "job_id": job.id})
+    jobrunner.write_record(jobs.job_dir(ws, job.id) / jobrunner.STOP_FILE, {"requested_at": now_iso()})
+    jobrunner.write_record(folder / STOP_FILE, {"requested_at": now_iso(), "job_id": job.id})
     return job
 
 
@@ -422,16 +373,12 @@ def read_run(ws: Workspace, job: jobs.Job) -> TrainRun | None:
 def read_progress(ws: Workspace, job: jobs.Job | None = None) -> Progress | None:
     """Return the training process's latest progress; with ``job``, only if it is that run's."""
     try:
-        progress = Progress.from_dict(jobrunner.read_record(control_dir(ws) / PROGRESS_FILE))
+        progress = Progress.from_dict(jobrunner.read_record(ws.train_control_dir / PROGRESS_FILE))
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    if job is not None and _parse_time(progress.run_started_at) < _parse_time(job.started_at):
+    if job is not None and iso_to_epoch_s(progress.run_started_at) < iso_to_epoch_s(job.started_at):
         return None
     return progress
-
-
-def _parse_time(text: str) -> float:
-    return datetime.fromisoformat(text).timestamp()
 
 
 def public_state(job: jobs.Job | None) -> str:
@@ -478,13 +425,11 @@ def log_tail(ws: Workspace, max_lines: int = 60) -> str:
 
 def count_long_clips(ws: Workspace, max_duration_s: float) -> int:
     """Return how many training clips are longer than ``max_duration_s``."""
-    import soundfile as sf
-
     count = 0
     for relative in svc_training_files(ws):
         try:
-            count += sf.info(str(ws.root / relative)).duration > max_duration_s
-        except (OSError, RuntimeError):
+            count += decode.probe(ws.root / relative).duration_s > max_duration_s
+        except AudioError:
             continue
     return count
 

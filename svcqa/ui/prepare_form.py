@@ -10,7 +10,7 @@ import dataclasses
 
 import streamlit as st
 
-from svcqa.core.settings import PrepareSettings, Settings, SlicerSettings
+from svcqa.core.settings import SLICER_PRESET_FIELDS, PrepareSettings, Settings, SlicerSettings
 from svcqa.dataset.flags import CATALOGUE
 from svcqa.prepare.plan import safe_speaker_name
 from svcqa.prepare.slicer import PRESETS, SHORT_PIECE_POLICIES, matching_preset
@@ -47,8 +47,11 @@ def on_source_change() -> None:
 
 def _apply_preset() -> None:
     """Copy the chosen preset's values into the slicer parameter widgets."""
-    for name, value in PRESETS.get(st.session_state[state.PREP_PRESET], {}).items():
-        st.session_state[state.SLICER_KEYS[name]] = value
+    chosen = PRESETS.get(st.session_state[state.PREP_PRESET])
+    if chosen is None:
+        return
+    for name in SLICER_PRESET_FIELDS:
+        st.session_state[state.SLICER_KEYS[name]] = getattr(chosen, name)
 
 
 def _sync_preset() -> None:

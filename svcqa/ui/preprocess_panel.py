@@ -19,6 +19,7 @@ def preprocess_panel(ws: Workspace) -> None:
         "ckpt_name_by_step true, so no checkpoint is rotated away before it is compared) and "
         "`pre-hubert`, in the background: you can close the tab and come back."
     )
+    prep = ws.load_settings().prepare
     problems = preprocess.preflight(ws)
     for problem in problems:
         st.warning(problem)
@@ -42,13 +43,13 @@ def preprocess_panel(ws: Workspace) -> None:
             st.error(str(exc))
         st.rerun()
     if running and stop_col.button("Stop", key=state.PREPROCESS_STOP):
-        jobs.stop(ws, job.id, timeout_s=10)
+        jobs.stop(ws, job.id, timeout_s=prep.stop_timeout_s)
         st.rerun()
-    _live(ws)
+    st.fragment(run_every=prep.refresh_s)(_live)(ws)
 
 
-@st.fragment(run_every=2.0)
 def _live(ws: Workspace) -> None:
+    """Draw the preprocessing job's progress and log (a fragment refreshed every ``prepare.refresh_s``)."""
     job = preprocess.latest(ws)
     now = preprocess.progress(ws, job)
     if job is None:

@@ -26,7 +26,7 @@ def save_upload(ws: Workspace, settings: RenderSettings) -> None:
     if uploaded is None:
         return
     try:
-        path = excerpts.save_song(ws, uploaded.name, uploaded.getvalue(), settings)
+        path = excerpts.save_song(ws, uploaded.name, uploaded.getvalue())
     except SvcqaError as exc:
         st.session_state[state.RENDER_NOTICE] = ("error", str(exc))
         return

@@ -56,7 +56,7 @@ PREP_RENAME = "prep_rename"
 PREP_CHOICES = "prep_choices"
 PREP_RUN = "prep_run"
 PREP_RESULT = "prep_result"
-"""The last :class:`~svcqa.prepare.plan.PrepareResult` of this session (not a widget)."""
+"""The last :class:`~svcqa.prepare.execute.PrepareResult` of this session (not a widget)."""
 PREP_DL_MANIFEST = "prep_dl_manifest"
 PREP_DL_RENAMES = "prep_dl_renames"
 
@@ -196,7 +196,7 @@ def available_workspaces() -> list[Path]:
     home = workspaces_home()
     found = {startup_root()}
     if home.is_dir():
-        found.update(p for p in home.iterdir() if p.is_dir() and (p / ".svcqa").is_dir())
+        found.update(p for p in home.iterdir() if p.is_dir() and Workspace(p).is_initialised)
     return sorted(found)
 
 
@@ -208,6 +208,6 @@ def new_workspace_path(name: str) -> Path:
             "A workspace name may use letters, digits, '.', '_' and '-' (up to 64 characters)."
         )
     path = workspaces_home() / name
-    if path.exists() and not (path / ".svcqa").is_dir():
+    if path.exists() and not Workspace(path).is_initialised:
         raise WorkspaceError(f"{path} already exists and is not a svcqa workspace: choose another name.")
     return path

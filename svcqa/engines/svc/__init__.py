@@ -74,7 +74,6 @@ from svcqa.engines.svc.model_config import (
     resolve_speaker,
 )
 from svcqa.engines.svc.overrides import (
-    WORKSPACE_OVERRIDES_FILE,
     set_workspace_overrides,
     workspace_config_edits,
     workspace_env,
@@ -96,7 +95,6 @@ __all__ = [
     "CPU_F0_METHOD",
     "F0_METHODS_BY_ACCURACY",
     "MIN_CLIPS_PER_SPEAKER",
-    "WORKSPACE_OVERRIDES_FILE",
     "CheckpointLoadError",
     "Conversion",
     "FeatureChunk",

@@ -30,7 +30,7 @@ from svcqa.engines.svc.f0 import check_f0_method
 from svcqa.engines.svc.install import CONFIG_TEMPLATE
 from svcqa.engines.svc.overrides import workspace_env
 
-RELATIVE_PATHS: dict[str, str] = {
+_RELATIVE: dict[str, str] = {
     "dataset_raw": "dataset_raw",
     "dataset_44k": "dataset/44k",
     "filelists": "filelists/44k",
@@ -54,7 +54,7 @@ def pre_resample_argv(n_jobs: int = 1) -> list[str]:
     """Return ``svc pre-resample``: ``dataset_raw/<speaker>/*`` to 44.1 kHz ``dataset/44k``."""
     return _command(
         "pre-resample",
-        {"-i": RELATIVE_PATHS["dataset_raw"], "-o": RELATIVE_PATHS["dataset_44k"], "-n": str(n_jobs)},
+        {"-i": _RELATIVE["dataset_raw"], "-o": _RELATIVE["dataset_44k"], "-n": str(n_jobs)},
     )
 
 
@@ -63,9 +63,9 @@ def pre_config_argv(template: str = CONFIG_TEMPLATE) -> list[str]:
     return _command(
         "pre-config",
         {
-            "-i": RELATIVE_PATHS["dataset_44k"],
-            "-f": RELATIVE_PATHS["filelists"],
-            "-c": RELATIVE_PATHS["config"],
+            "-i": _RELATIVE["dataset_44k"],
+            "-f": _RELATIVE["filelists"],
+            "-c": _RELATIVE["config"],
             "-t": template,
         },
     )
@@ -76,8 +76,8 @@ def pre_hubert_argv(f0_method: str, n_jobs: int = 1) -> list[str]:
     return _command(
         "pre-hubert",
         {
-            "-i": RELATIVE_PATHS["dataset_44k"],
-            "-c": RELATIVE_PATHS["config"],
+            "-i": _RELATIVE["dataset_44k"],
+            "-c": _RELATIVE["config"],
             "-fm": check_f0_method(f0_method),
             "-n": str(n_jobs),
         },
@@ -86,7 +86,7 @@ def pre_hubert_argv(f0_method: str, n_jobs: int = 1) -> list[str]:
 
 def train_argv(reset_optimizer: bool = False) -> list[str]:
     """Return ``svc train``; it resumes from the newest ``logs/44k/G_*.pth``/``D_*.pth`` pair."""
-    argv = svc_argv("train", "-c", RELATIVE_PATHS["config"], "-m", RELATIVE_PATHS["logs"])
+    argv = svc_argv("train", "-c", _RELATIVE["config"], "-m", _RELATIVE["logs"])
     return [*argv, "-r"] if reset_optimizer else argv
 
 

@@ -86,7 +86,7 @@ class ModelConfig:
 def config_candidates(ws: Workspace, checkpoint: Path | None = None) -> tuple[Path, ...]:
     """Return where a checkpoint's config is looked for, in order (see the module's rule)."""
     beside = (checkpoint.parent / "config.json",) if checkpoint is not None else ()
-    return tuple(dict.fromkeys((*beside, ws.logs_44k / "config.json", ws.config_path)))
+    return tuple(dict.fromkeys((*beside, ws.trained_config_path, ws.config_path)))
 
 
 def model_config_path(ws: Workspace, checkpoint: Path | None = None) -> Path:

@@ -1,6 +1,6 @@
 """What every so-vits-svc-fork run of a workspace gets: environment variables and config edits.
 
-They are kept in ``<workspace>/.svcqa/svc_overrides.json``. The demo workspace keeps its own
+They are kept in :attr:`svcqa.core.workspace.Workspace.svc_overrides_path`. The demo workspace keeps its own
 offline Hugging Face cache there, so its stand-in ContentVec is used for its preprocessing,
 training and rendering, and nowhere else.
 """
@@ -16,14 +16,10 @@ from svcqa.core.errors import SvcqaError
 from svcqa.core.files import atomic_write_text
 from svcqa.core.workspace import Workspace
 
-WORKSPACE_OVERRIDES_FILE = "svc_overrides.json"
-"""In ``<workspace>/.svcqa/``: environment variables and config edits for every so-vits-svc-fork
-run there (:func:`set_workspace_overrides`)."""
-
 
 def workspace_overrides_path(workspace: Workspace) -> Path:
     """Return the file of what every so-vits-svc-fork run of ``workspace`` gets (env, config edits)."""
-    return workspace.state_dir / WORKSPACE_OVERRIDES_FILE
+    return workspace.svc_overrides_path
 
 
 def _workspace_overrides(workspace: Workspace) -> dict[str, Any]:

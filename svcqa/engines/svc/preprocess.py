@@ -22,7 +22,6 @@ from svcqa.core.records import Record
 from svcqa.core.settings import TrainSettings
 from svcqa.core.workspace import AUDIO_EXTENSIONS, Workspace
 from svcqa.engines.svc.commands import (
-    RELATIVE_PATHS,
     pre_config_argv,
     pre_hubert_argv,
     pre_resample_argv,
@@ -146,7 +145,7 @@ def preprocess(
     clips = check_dataset_raw(workspace)
     f0_method = resolve_f0_method(train.f0_method)
     require_contentvec(subprocess_env({**workspace_env(workspace), **(env or {})}))
-    for derived in (workspace.dataset_44k, workspace.root / RELATIVE_PATHS["filelists"]):
+    for derived in (workspace.dataset_44k, workspace.filelists_44k):
         _empty_folder(derived)
     durations: dict[str, float] = {}
 
