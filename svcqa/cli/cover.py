@@ -166,7 +166,9 @@ def mix_command(
         if value is not None
     }
     try:
-        result = mix(vocals, instrumental, out, dataclasses.replace(base, **changes), saved.limits.mix_max_s)
+        result = mix(
+            vocals, instrumental, out, dataclasses.replace(base, **changes), max_input_s=saved.limits.mix_max_s
+        )
     except AudioError as exc:
         raise click.UsageError(str(exc)) from exc
     lines = [
