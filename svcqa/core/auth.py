@@ -130,24 +130,33 @@ def unlock(store: Store) -> list[LoginFailure]:
 
 
 class AdmittedSessions:
-    """The browser sessions that entered the password, by Streamlit session id.
+    """The browser sessions that entered the password: Streamlit session id -> a random ticket.
 
-    Kept by the server process, never in a session's own state: a browser can send widget
-    values for its session, but cannot add itself here.
+    Kept by the server process: a browser can send widget values for its session, but cannot add
+    itself here. The session holds its ticket too, so a session id used again (as by Streamlit's
+    test harness) admits nothing without it.
     """
 
     def __init__(self) -> None:
-        self._ids: set[str] = set()
+        self._tickets: dict[str, str] = {}
         self._lock = threading.Lock()
 
-    def admit(self, session_id: str) -> None:
-        """Remember that ``session_id`` entered the password."""
+    def admit(self, session_id: str) -> str:
+        """Remember that ``session_id`` entered the password; return the ticket the session keeps."""
+        ticket = secrets.token_urlsafe(16)
         with self._lock:
-            self._ids.add(session_id)
+            self._tickets[session_id] = ticket
+        return ticket
+
+    def admits(self, session_id: str, ticket: object) -> bool:
+        """Return True when ``session_id`` was admitted with ``ticket``."""
+        with self._lock:
+            expected = self._tickets.get(session_id)
+        return isinstance(ticket, str) and expected is not None and hmac.compare_digest(ticket, expected)
 
     def __contains__(self, session_id: object) -> bool:
         with self._lock:
-            return session_id in self._ids
+            return session_id in self._tickets
 
 
 ADMITTED_SESSIONS = AdmittedSessions()

@@ -1,7 +1,8 @@
 """The gates drawn before any page: the password of public mode, and vote-only links.
 
 Who entered the password is kept by the server process (:data:`~svcqa.core.auth.ADMITTED_SESSIONS`,
-by session id), never in the session's own state, which a browser can send values for; failed
+by session id and a ticket), never decided by the session's own state, which a browser can send
+values for; failed
 attempts make the client wait longer each time (:class:`~svcqa.core.auth.Lockout`, in the
 workspace database, so no browser message resets them).
 """
@@ -47,7 +48,9 @@ def _lockout() -> Lockout:
 
 def require_login() -> None:
     """In public mode, stop the script until this session has entered the password."""
-    if os.environ.get(PUBLIC_ENV) != "1" or session_id() in ADMITTED_SESSIONS:
+    if os.environ.get(PUBLIC_ENV) != "1" or ADMITTED_SESSIONS.admits(
+        session_id(), st.session_state.get(state.ADMISSION)
+    ):
         return
     st.title("svcqa")
     with st.form("login"):
@@ -69,7 +72,7 @@ def _try_password(attempt: object) -> str:
         # A forged widget value can be anything; only a string is a password.
         if isinstance(attempt, str) and verify_password(state.startup_auth_path(), attempt):
             lockout.succeeded(PASSWORD, client)
-            ADMITTED_SESSIONS.admit(session_id())
+            st.session_state[state.ADMISSION] = ADMITTED_SESSIONS.admit(session_id())
             st.rerun()
     except SvcqaError:
         log.exception("The password could not be checked")
