@@ -91,6 +91,15 @@ class PitchSettings(Record):
     """Workspace-relative path of the RMVPE ONNX model."""
     min_voiced_run_s: float = 0.06
     """Voiced runs shorter than this are tracker noise and are dropped."""
+    stable_min_strength: float = 0.5
+    """Frames at the start or end of a note whose periodicity (Praat's autocorrelation peak, 0-1)
+    is under this are left out of the pitch figures and coverage: a breathy attack or a fading
+    end, not the note."""
+    settle_s: float = 0.15
+    """Stretches of pitch shorter than this between jumps are left out of the pitch figures: an
+    onset that settles into the note, an end that falls off it, a short island of voicing."""
+    segment_jump_semitones: float = 2.0
+    """A frame-to-frame pitch move larger than this is a jump (a glide or a vibrato moves less)."""
     vibrato_smoothing_s: float = 0.2
     """About one vibrato period: the moving mean that averages vibrato out of the pitch figures,
     and the window of octave-jump cleaning and of the classifier's vibrato centre line."""
