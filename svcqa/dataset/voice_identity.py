@@ -44,7 +44,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -107,6 +107,8 @@ class VoiceConsistency(Record):
         Share of the embeddings' variance along each map axis.
     method : str
         The outlier rule used (one of :data:`METHODS`).
+    centroid_clips : int
+        How many clips (with clean evidence) the centroid and the threshold come from.
     message : str
         Why nothing was flagged when that was decided by the data (too few clips); empty otherwise.
 
@@ -126,6 +128,7 @@ class VoiceConsistency(Record):
     map_xy: dict[str, tuple[float, float]] = field(default_factory=dict)
     map_explained: tuple[float, float] = (0.0, 0.0)
     method: str = "mad"
+    centroid_clips: int = 0
     message: str = ""
 
     def explain(self, name: str) -> str:
@@ -133,7 +136,10 @@ class VoiceConsistency(Record):
         value = self.similarity.get(name)
         if value is None:
             return "No voice embedding (the clip is silent or too short)."
-        text = f"Similarity {value:.2f} to the dataset's voice (median {self.median_similarity:.2f}"
+        text = (
+            f"Similarity {value:.2f} to the dataset's voice (the robust centroid of "
+            f"{self.centroid_clips} clean clips; their median {self.median_similarity:.2f}"
+        )
         if self.threshold is not None:
             text += f", flagged under {self.threshold:.2f}"
         return text + ")."
@@ -308,7 +314,9 @@ def pca_map(matrix: np.ndarray) -> tuple[np.ndarray, tuple[float, float]]:
 
 
 def voice_consistency(
-    embeddings: Mapping[str, Sequence[float] | None], settings: VoiceSettings | None = None
+    embeddings: Mapping[str, Sequence[float] | None],
+    settings: VoiceSettings | None = None,
+    unjudged: Collection[str] = (),
 ) -> VoiceConsistency:
     """Return the dataset's voice centroid, each clip's similarity to it and the ``other_voice`` clips.
 
@@ -318,6 +326,9 @@ def voice_consistency(
         Clip name -> embedding (any length, the same for all) or ``None`` for clips without one.
     settings : VoiceSettings, optional
         Uses the centroid and ``other_voice_*`` fields.
+    unjudged : collection of str
+        Clips whose evidence is not clean (noisy, too short, mostly silent): they get a
+        similarity but take no part in the centroid, the threshold or the flags.
 
     Raises
     ------
@@ -330,7 +341,8 @@ def voice_consistency(
         raise ValueError(
             f"Unknown other_voice_method {settings.other_voice_method!r}; choose one of {', '.join(METHODS)}."
         )
-    names = [name for name, vector in embeddings.items() if vector is not None]
+    embedded = [name for name, vector in embeddings.items() if vector is not None]
+    names = [name for name in embedded if name not in set(unjudged)]
     similarity: dict[str, float | None] = dict.fromkeys(embeddings)
     if not names:
         return VoiceConsistency(
@@ -341,9 +353,11 @@ def voice_consistency(
             None,
             None,
             method=settings.other_voice_method,
-            message="No clip has a voice embedding.",
+            message="No clip has a voice embedding from clean evidence."
+            if embedded
+            else "No clip has a voice embedding.",
         )
-    lengths = {len(embeddings[name]) for name in names}  # type: ignore[arg-type]
+    lengths = {len(embeddings[name]) for name in embedded}  # type: ignore[arg-type]
     if len(lengths) > 1:
         raise ValueError(
             f"Embeddings differ in length ({sorted(lengths)}); embed all clips with the same encoder."
@@ -351,25 +365,29 @@ def voice_consistency(
     matrix = np.array([embeddings[name] for name in names], dtype=np.float64)
     centroid = robust_centroid(matrix, settings.centroid_trim_share, settings.centroid_iterations)
     sims = _unit_rows(matrix) @ centroid
-    for name, value in zip(names, sims, strict=True):
+    everyone = np.array([embeddings[name] for name in embedded], dtype=np.float64)
+    for name, value in zip(embedded, _unit_rows(everyone) @ centroid, strict=True):
         similarity[name] = round(float(value), 4)
     median = float(np.median(sims))
     spread = max(_MAD_TO_SIGMA * float(np.median(np.abs(sims - median))), settings.other_voice_min_spread)
-    coords, explained = pca_map(matrix)
+    coords, explained = pca_map(everyone)
     common: dict[str, Any] = {
+        "centroid_clips": len(names),
         "centroid": tuple(round(float(v), 6) for v in centroid),
         "similarity": similarity,
         "median_similarity": round(median, 4),
         "spread": round(spread, 4),
         "map_xy": {
-            name: (round(float(x), 4), round(float(y), 4)) for name, (x, y) in zip(names, coords, strict=True)
+            name: (round(float(x), 4), round(float(y), 4))
+            for name, (x, y) in zip(embedded, coords, strict=True)
         },
         "map_explained": explained,
         "method": settings.other_voice_method,
     }
     if len(names) < settings.other_voice_min_clips:
         message = (
-            f"Only {len(names)} clips have a voice embedding (fewer than {settings.other_voice_min_clips}): "
+            f"Only {len(names)} clips have a voice embedding from clean evidence "
+            f"(fewer than {settings.other_voice_min_clips}): "
             "no reliable dataset voice, nothing flagged."
         )
         return VoiceConsistency(other_voice=(), threshold=None, message=message, **common)
