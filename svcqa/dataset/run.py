@@ -275,7 +275,9 @@ def _flag_clips(
     """Return clip reports (per-clip flags, ``duplicate`` on later copies, voice flags) and
     the dataset-level voice summary fields."""
     first_with_hash: dict[str, str] = {}
-    by_path, similarity, identity_summary, unjudged = identity_flags(measurements, settings.voice, settings.audit)
+    by_path, similarity, identity_summary, unjudged = identity_flags(
+        measurements, settings.voice, settings.audit
+    )
     clips = []
     for m in measurements:
         flags = derive_flags(m, settings.audit)
