@@ -7,21 +7,24 @@ and the current settings on every audit, so changing a threshold in the UI is in
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from svcqa.audio import decode, loudness
-from svcqa.audio.resample import StreamResampler
 from svcqa.core.errors import AudioError
 from svcqa.core.records import Record
 from svcqa.core.settings import AuditSettings, PitchSettings, VoiceSettings
 from svcqa.dataset.flags import flag_info
+
+if TYPE_CHECKING:
+    from svcqa.audio.resample import StreamResampler
 
 MEASURE_VERSION = 3
 """Bump when what :func:`measure_file` computes changes, to invalidate cached rows."""
@@ -62,6 +65,25 @@ class Measurement(Record):
     """Voice embedding (``vector``), noise figures (``noise_floor_db``, ``hiss_db``, ``hum_db``,
     ``hum_hz``) and DNSMOS scores (``dnsmos_*``), each with a ``*_reason``."""
 
+    def to_dict(self) -> dict[str, Any]:
+        """Return the fields as a JSON-ready dict (``voice`` and ``identity`` copied, one level deep).
+
+        Every field is already a JSON value; this skips the generic walk, which visits each of
+        the 256 numbers of a voice embedding and made a warm audit of an hour of clips slow.
+        """
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        data["voice"] = None if self.voice is None else dict(self.voice)
+        data["identity"] = None if self.identity is None else dict(self.identity)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> Measurement:
+        """Return the measurement ``data`` describes (unknown keys ignored; every field is a JSON value)."""
+        return cls(**{name: value for name, value in (data or {}).items() if name in _MEASUREMENT_FIELDS})
+
+
+_MEASUREMENT_FIELDS = frozenset(f.name for f in dataclasses.fields(Measurement))
+
 
 @dataclass(frozen=True)
 class Flag(Record):
@@ -96,6 +118,8 @@ class _Accumulator:
 
     def add(self, chunk: np.ndarray, sample_rate_hz: int) -> None:
         """Fold one (frames, channels) float32 chunk into the statistics."""
+        from svcqa.audio import loudness  # here: reading cached rows must not import pyloudnorm/scipy
+
         if chunk.size == 0:
             return
         self.peak = max(self.peak, float(np.max(np.abs(chunk))))
@@ -153,7 +177,33 @@ def measure_file(
     pitch: PitchSettings | None = None,
     voice_settings: VoiceSettings | None = None,
 ) -> Measurement:
-    """Return the measurements of one audio file; decoder failures become ``readable=False``."""
+    """Return the measurements of one audio file; decoder failures become ``readable=False``.
+
+    BLAS runs on one thread meanwhile: the audit already runs one worker per core, and on a
+    busy machine a multi-threaded BLAS spins against the other workers (the small matrix
+    products of the voice checks get 5-10x slower).
+    """
+    with _blas().limit(limits=1, user_api="blas"):
+        return _measure_file(path, relative, settings, pitch, voice_settings)
+
+
+@functools.cache
+def _blas() -> Any:
+    from threadpoolctl import ThreadpoolController
+
+    # Scanning the loaded libraries costs a few ms; do it once per process.
+    return ThreadpoolController()
+
+
+def _measure_file(
+    path: Path,
+    relative: str,
+    settings: AuditSettings,
+    pitch: PitchSettings | None,
+    voice_settings: VoiceSettings | None,
+) -> Measurement:
+    from svcqa.audio import decode, loudness
+
     stat = path.stat()
     base = Measurement(path=relative, size_bytes=stat.st_size, mtime_ns=stat.st_mtime_ns)
     if stat.st_size == 0:
@@ -221,6 +271,8 @@ class _VoiceStream:
     """Collects the first :data:`VOICE_MAX_S` of a file as 16 kHz mono for pitch analysis."""
 
     def __init__(self, sample_rate_hz: int) -> None:
+        from svcqa.audio.resample import StreamResampler
+
         self._resampler: StreamResampler | None = StreamResampler(sample_rate_hz, VOICE_SAMPLE_RATE_HZ)
         self._parts: list[np.ndarray] = []
         self._n = 0

@@ -46,7 +46,9 @@ Example
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -83,6 +85,18 @@ class NoiseFigures(Record):
     hum_db: float | None = None
     hum_hz: float | None = None
     noise_reason: str = ""
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> NoiseFigures:
+        """Return the figures in ``data`` (an audit row: other keys ignored, absent ones ``None``)."""
+        data = data or {}
+        return cls(
+            data.get("noise_floor_db"),
+            data.get("hiss_db"),
+            data.get("hum_db"),
+            data.get("hum_hz"),
+            data.get("noise_reason") or "",
+        )
 
     def is_noisy(self, settings: VoiceSettings) -> bool:
         """Return whether the noise floor is above ``settings.noisy_floor_db``."""
@@ -158,6 +172,8 @@ def _power_spectrogram(audio: np.ndarray, frame_s: float) -> tuple[np.ndarray, n
 
     A clip shorter than one frame is zero-padded into one frame.
     """
+    import scipy.fft  # here: reading cached audit rows (NoiseFigures) must not import scipy
+
     n_fft = 1 << max(6, round(math.log2(frame_s * SAMPLE_RATE_HZ)))
     hop = n_fft // _HOPS_PER_FRAME
     if audio.size < n_fft:
@@ -167,7 +183,7 @@ def _power_spectrogram(audio: np.ndarray, frame_s: float) -> tuple[np.ndarray, n
         audio, shape=(n_frames, n_fft), strides=(audio.strides[0] * hop, audio.strides[0]), writeable=False
     )
     window = np.hanning(n_fft).astype(np.float32)
-    spectrum = np.fft.rfft(frames * window, axis=1)
+    spectrum = scipy.fft.rfft(frames * window, axis=1)
     # Scaled so that twice a frame's power sum over the bins, over n_fft, is its mean square.
     power = (spectrum.real**2 + spectrum.imag**2) / float(np.sum(window**2))
     return power, np.fft.rfftfreq(n_fft, 1.0 / SAMPLE_RATE_HZ)

@@ -42,11 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import parselmouth
-import scipy.ndimage
 
-from svcqa.audio.decode import read
-from svcqa.audio.resample import resample
 from svcqa.core.errors import ModelMissingError
 from svcqa.core.settings import PitchSettings
 
@@ -220,6 +216,8 @@ def median_midi(midi: np.ndarray, time_step_s: float, window_s: float) -> np.nda
     Unlike a moving mean, the median keeps note steps and monotone glides sharp while it
     removes oscillations such as vibrato, so held notes stay flat right up to their edges.
     """
+    import scipy.ndimage  # here, not at the top: reading cached audit rows needs none of it
+
     out = np.full(midi.shape, np.nan)
     width = max(3, round(window_s / time_step_s) | 1)
     for start, stop in voiced_runs(np.isfinite(midi)).tolist():
@@ -247,6 +245,10 @@ def smooth_midi(midi: np.ndarray, time_step_s: float, window_s: float) -> np.nda
 
 
 def _praat_f0(audio: np.ndarray, sample_rate_hz: int, settings: PitchSettings) -> F0Track:
+    import parselmouth
+
+    from svcqa.audio.resample import resample
+
     rate_hz = settings.analysis_sample_rate_hz
     resampled = resample(audio, sample_rate_hz, rate_hz)
     window_s = 3.0 / settings.f0_min_hz
@@ -292,6 +294,8 @@ def _crepe_f0(model: str) -> Callable[[np.ndarray, int, PitchSettings], F0Track]
         ) from exc
 
     def run(audio: np.ndarray, sample_rate_hz: int, settings: PitchSettings) -> F0Track:
+        from svcqa.audio.resample import resample
+
         resampled = resample(audio, sample_rate_hz, _NEURAL_RATE_HZ)
         hop = round(settings.time_step_s * _NEURAL_RATE_HZ)
         frames = int(resampled.size / hop)
@@ -390,6 +394,8 @@ def _rmvpe_f0(path: Path) -> Callable[[np.ndarray, int, PitchSettings], F0Track]
         ) from exc
 
     def run(audio: np.ndarray, sample_rate_hz: int, settings: PitchSettings) -> F0Track:
+        from svcqa.audio.resample import resample
+
         resampled = resample(audio, sample_rate_hz, _NEURAL_RATE_HZ)
         frames = resampled.size // 160 + 1
         if resampled.size < 1024:
@@ -608,6 +614,8 @@ def analyse_song_file(
     AudioError
         The file cannot be decoded.
     """
+    from svcqa.audio.decode import read
+
     settings = settings or PitchSettings()
     audio, rate_hz = read(Path(path), mono=True)
     return pitch_stats(track_f0(audio, rate_hz, settings, workspace_root), settings).note_seconds

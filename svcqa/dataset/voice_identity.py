@@ -3,7 +3,7 @@
 Method
 ------
 Each clip is embedded with resemblyzer's GE2E speaker encoder (256 numbers, unit length,
-trained on speech). For speed only a bounded part is embedded: the clip is cut into 1.6 s
+trained on speech; run without torch, :mod:`svcqa.dataset.ge2e`). For speed only a bounded part is embedded: the clip is cut into 1.6 s
 blocks (one GE2E "partial" each), blocks quieter than ``silence_dbfs`` are dropped, and the
 loudest blocks up to ``embed_max_s`` go through the encoder in one batch; the clip's embedding
 is the normalised mean of the block embeddings, as resemblyzer's ``embed_utterance`` does.
@@ -41,12 +41,9 @@ Example
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import warnings
-from collections.abc import Collection, Iterator, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -55,13 +52,14 @@ from svcqa.core.records import Record
 from svcqa.core.settings import VoiceSettings
 from svcqa.dataset.pitch import prepare_mono
 
+if TYPE_CHECKING:
+    from svcqa.dataset.ge2e import GE2E
+
 ENCODER_SAMPLE_RATE_HZ = 16_000
 """Sample rate resemblyzer's encoder was trained at; inputs must already be at this rate."""
 BLOCK_SAMPLES = 25_600
 """One GE2E partial: 160 mel frames of 10 ms, 1.6 s at 16 kHz."""
 _MEL_FRAMES = 160
-_NORM_TARGET_DBFS = -30.0
-"""resemblyzer's own preprocessing raises quiet audio to this level before the mel spectrogram."""
 _MAD_TO_SIGMA = 1.4826
 METHODS: tuple[str, ...] = ("mad", "floor")
 
@@ -145,52 +143,22 @@ class VoiceConsistency(Record):
         return text + ")."
 
 
-@functools.lru_cache(maxsize=1)
-def load_encoder() -> Any:
-    """Return resemblyzer's ``VoiceEncoder`` on the CPU, loaded once per process.
+def load_encoder() -> GE2E:
+    """Return the GE2E encoder (resemblyzer's weights, run by onnxruntime), loaded once per process.
 
     Raises
     ------
     ModelMissingError
-        resemblyzer (or its webrtcvad dependency) is not installed.
+        resemblyzer (its weights), onnx or onnxruntime is not installed.
     """
     try:
-        with warnings.catch_warnings():
-            # webrtcvad imports pkg_resources, which warns on every import.
-            warnings.simplefilter("ignore")
-            from resemblyzer import VoiceEncoder
+        from svcqa.dataset.ge2e import load_ge2e
+
+        return load_ge2e()
     except ImportError as exc:
         raise ModelMissingError(
-            f"Voice consistency needs the resemblyzer package ({exc}). Install it with "
-            "`pip install resemblyzer 'setuptools<81'`, or turn off voice.embed_voices."
+            f"Voice consistency needs onnx and onnxruntime ({exc}). Install them, or turn off voice.embed_voices."
         ) from exc
-    return VoiceEncoder("cpu", verbose=False)
-
-
-@contextlib.contextmanager
-def single_threaded() -> Iterator[None]:
-    """Run torch and BLAS on one thread inside the block: the audit already runs one worker per core.
-
-    On a busy 2-core machine a multi-threaded BLAS spins against the other worker and makes
-    the small mel-filterbank product 5-10x slower.
-    """
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with _threadpools().limit(limits=1):
-            yield
-    finally:
-        torch.set_num_threads(before)
-
-
-@functools.lru_cache(maxsize=1)
-def _threadpools() -> Any:
-    from threadpoolctl import ThreadpoolController
-
-    # Scanning the loaded libraries costs a few ms; do it once per process.
-    return ThreadpoolController()
 
 
 def loudest_blocks(mono_16k: np.ndarray, settings: VoiceSettings) -> np.ndarray:
@@ -249,25 +217,8 @@ def clip_embedding(mono_16k: np.ndarray, settings: VoiceSettings | None = None) 
 
 
 def _embed_blocks(blocks: np.ndarray) -> np.ndarray:
-    encoder = load_encoder()  # first: it imports resemblyzer with webrtcvad's warning silenced
-    import librosa
-    import torch
-    from resemblyzer import hparams
-    from resemblyzer.audio import normalize_volume
-
-    levelled = normalize_volume(blocks.reshape(-1), _NORM_TARGET_DBFS, increase_only=True)
-    with single_threaded(), torch.no_grad():
-        # resemblyzer's wav_to_mel_spectrogram, for all blocks in one call (one call per block is 5x slower).
-        mels = librosa.feature.melspectrogram(
-            y=levelled.reshape(blocks.shape).astype(np.float32),
-            sr=hparams.sampling_rate,
-            n_fft=int(hparams.sampling_rate * hparams.mel_window_length / 1000),
-            hop_length=int(hparams.sampling_rate * hparams.mel_window_step / 1000),
-            n_mels=hparams.mel_n_channels,
-        )
-        frames = np.ascontiguousarray(np.swapaxes(mels, 1, 2)[:, :_MEL_FRAMES], dtype=np.float32)
-        partials = encoder(torch.from_numpy(frames)).numpy()
-    mean = partials.mean(axis=0)
+    """Return the normalised mean of the blocks' embeddings, as resemblyzer's ``embed_utterance`` does."""
+    mean = load_encoder().embed(blocks, _MEL_FRAMES).mean(axis=0)
     return mean / (np.linalg.norm(mean) or 1.0)
 
 
@@ -303,13 +254,16 @@ def pca_map(matrix: np.ndarray) -> tuple[np.ndarray, tuple[float, float]]:
     if rows.shape[0] < 2:
         return coords, (0.0, 0.0)
     centred = rows - rows.mean(axis=0)
-    _, singular, axes = np.linalg.svd(centred, full_matrices=False)
-    total = float(np.sum(singular**2)) or 1.0
+    # The principal axes are the eigenvectors of the (dims x dims) scatter matrix: cheaper than
+    # an SVD of the (clips x dims) matrix for a dataset of hundreds of clips.
+    variances, vectors = np.linalg.eigh(centred.T @ centred)
+    order = np.argsort(variances)[::-1][: min(2, rows.shape[0])]
+    total = float(np.sum(np.maximum(variances, 0.0))) or 1.0
     explained = [0.0, 0.0]
-    for k in range(min(2, axes.shape[0])):
-        axis = axes[k] * np.sign(axes[k][np.argmax(np.abs(axes[k]))])
+    for k, index in enumerate(order):
+        axis = vectors[:, index] * np.sign(vectors[np.argmax(np.abs(vectors[:, index])), index])
         coords[:, k] = centred @ axis
-        explained[k] = float(singular[k] ** 2) / total
+        explained[k] = max(float(variances[index]), 0.0) / total
     return coords, (round(explained[0], 4), round(explained[1], 4))
 
 
