@@ -7,7 +7,6 @@ and the current settings on every audit, so changing a threshold in the UI is in
 from __future__ import annotations
 
 import dataclasses
-import functools
 import hashlib
 import math
 import re
@@ -22,6 +21,7 @@ from svcqa.core.errors import AudioError
 from svcqa.core.records import Record
 from svcqa.core.settings import AuditSettings, PitchSettings, VoiceSettings
 from svcqa.dataset.flags import flag_info
+from svcqa.dataset.threads import one_blas_thread
 
 if TYPE_CHECKING:
     from svcqa.audio.resample import StreamResampler
@@ -179,20 +179,10 @@ def measure_file(
 ) -> Measurement:
     """Return the measurements of one audio file; decoder failures become ``readable=False``.
 
-    BLAS runs on one thread meanwhile: the audit already runs one worker per core, and on a
-    busy machine a multi-threaded BLAS spins against the other workers (the small matrix
-    products of the voice checks get 5-10x slower).
+    BLAS runs on one thread meanwhile (:mod:`svcqa.dataset.threads`).
     """
-    with _blas().limit(limits=1, user_api="blas"):
+    with one_blas_thread():
         return _measure_file(path, relative, settings, pitch, voice_settings)
-
-
-@functools.cache
-def _blas() -> Any:
-    from threadpoolctl import ThreadpoolController
-
-    # Scanning the loaded libraries costs a few ms; do it once per process.
-    return ThreadpoolController()
 
 
 def _measure_file(

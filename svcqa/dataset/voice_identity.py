@@ -51,6 +51,7 @@ from svcqa.core.errors import ModelMissingError
 from svcqa.core.records import Record
 from svcqa.core.settings import VoiceSettings
 from svcqa.dataset.pitch import prepare_mono
+from svcqa.dataset.threads import one_blas_thread
 
 if TYPE_CHECKING:
     from svcqa.dataset.ge2e import GE2E
@@ -290,7 +291,13 @@ def voice_consistency(
         ``settings.other_voice_method`` is not one of :data:`METHODS`, or the embeddings differ
         in length.
     """
-    settings = settings or VoiceSettings()
+    with one_blas_thread():
+        return _voice_consistency(embeddings, settings or VoiceSettings(), unjudged)
+
+
+def _voice_consistency(
+    embeddings: Mapping[str, Sequence[float] | None], settings: VoiceSettings, unjudged: Collection[str]
+) -> VoiceConsistency:
     if settings.other_voice_method not in METHODS:
         raise ValueError(
             f"Unknown other_voice_method {settings.other_voice_method!r}; choose one of {', '.join(METHODS)}."
