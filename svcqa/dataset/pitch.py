@@ -510,9 +510,9 @@ def stable_frames(track: F0Track, settings: PitchSettings) -> np.ndarray:
       breathy attack, a fading end);
     * stretches shorter than ``settle_s`` between jumps (:func:`note_segments`): a short island
       of voicing, or a jump that settles into the note within ``settle_s``;
-    * stretches a whole number of octaves (or a twelfth) from a longer neighbouring stretch of
-      the same voiced run: the tracker's sub- or over-harmonic while one note hands over to the
-      next (a choir, a release still ringing, reverberation).
+    * stretches a whole number of octaves (or a twelfth) from a longer stretch that follows or
+      precedes within ``settle_s``: the tracker's sub- or over-harmonic while one note hands
+      over to the next (a choir, a release still ringing, reverberation).
     """
     midi = track.midi()
     strength = np.ones(midi.size) if track.strength is None else track.strength
@@ -526,36 +526,22 @@ def stable_frames(track: F0Track, settings: PitchSettings) -> np.ndarray:
     if segments.size == 0:
         return stable
     min_frames = max(1, round(settings.settle_s / track.time_step_s))
-    lengths = segments[:, 1] - segments[:, 0]
-    centres = np.array([np.median(midi[a:b]) for a, b in segments.tolist()])
-    trust = np.array([np.mean(strength[a:b]) for a, b in segments.tolist()])
-    touching = segments[1:, 0] - segments[:-1, 1] <= min_frames
-    for i, (start, stop) in enumerate(segments.tolist()):
-        if lengths[i] < min_frames:
-            continue
+    # Stretches shorter than settle_s are unstable; the others are compared with their
+    # neighbours, skipping the short fragments (a glide, a glitch) between them.
+    notes = segments[segments[:, 1] - segments[:, 0] >= min_frames]
+    lengths = notes[:, 1] - notes[:, 0]
+    centres = np.array([np.median(midi[a:b]) for a, b in notes.tolist()])
+    trust = np.array([np.mean(strength[a:b]) for a, b in notes.tolist()])
+    near = notes[1:, 0] - notes[:-1, 1] <= min_frames
+    for i, (start, stop) in enumerate(notes.tolist()):
         rivals = []
-        if i > 0 and touching[i - 1]:  # the end of the stretch before
-            rivals.append(
-                (
-                    i - 1,
-                    np.median(
-                        midi[max(segments[i - 1, 1] - min_frames, segments[i - 1, 0]) : segments[i - 1, 1]]
-                    ),
-                )
-            )
-        if i + 1 < len(segments) and touching[i]:  # the start of the stretch after
-            rivals.append(
-                (
-                    i + 1,
-                    np.median(
-                        midi[segments[i + 1, 0] : min(segments[i + 1, 0] + min_frames, segments[i + 1, 1])]
-                    ),
-                )
-            )
+        if i > 0 and near[i - 1]:  # the end of the stretch before
+            rivals.append((i - 1, np.median(midi[notes[i - 1, 1] - min_frames : notes[i - 1, 1]])))
+        if i + 1 < len(notes) and near[i]:  # the start of the stretch after
+            rivals.append((i + 1, np.median(midi[notes[i + 1, 0] : notes[i + 1, 0] + min_frames])))
         if any(
             _harmonic_error(centres[i] - pitch) and (lengths[j], trust[j]) > (lengths[i], trust[i])
             for j, pitch in rivals
-            if lengths[j] >= min_frames
         ):
             continue
         stable[start:stop] = True
