@@ -104,6 +104,19 @@ VOICES: dict[str, Voice] = {
 """The voices by name; the ``fluidsynth`` and ``ffmpeg`` packages play and decode them."""
 
 
+SCORED_SEEDS: tuple[int, ...] = (0, 1, 2)
+"""Seeds of the test part's sung clips the tests score (one fluidsynth run for all of them)."""
+
+
+def scored_sung_clips() -> dict[tuple[str, int], SungClip]:
+    """Return ``(voice name, seed) -> clip`` for every sung voice of the test part and :data:`SCORED_SEEDS`.
+
+    Every test asks for the same set, so the soundfont is played once per test session.
+    """
+    requests = tuple((v, seed) for v in part("test") if v.kind == "sung" for seed in SCORED_SEEDS)
+    return {(v.name, seed): clip for (v, seed), clip in zip(requests, sung_clips(requests), strict=True)}
+
+
 def part(name: str) -> list[Voice]:
     """Return the installed voices of part ``name`` (``test`` or ``heldout``)."""
     return [v for v in VOICES.values() if v.part == name and v.available]

@@ -138,7 +138,8 @@ def identity_flags(
 
 def _noisy_flag(noise: NoiseFigures, dnsmos_bak: float | None, settings: VoiceSettings) -> Flag:
     """Return the ``noisy`` flag: what was measured, the threshold, and DNSMOS as a second opinion."""
-    message = f"{noise.evidence().capitalize()}, over {settings.noisy_floor_db:g} dB."
+    evidence_text = noise.evidence()
+    message = f"{evidence_text[0].upper()}{evidence_text[1:]}, over {settings.noisy_floor_db:g} dB."
     evidence: dict[str, Any] = {**noise.to_dict(), "noisy_floor_db": settings.noisy_floor_db}
     evidence.pop("noise_reason")
     if dnsmos_bak is not None:
