@@ -220,9 +220,8 @@ def test_slicing_streams_in_chunks_and_writes_what_the_whole_file_plan_gives(
         raise AssertionError("the slicer must not read the whole file")
 
     monkeypatch.setattr("svcqa.audio.decode.read", whole_file_read)
-    settings = SlicerSettings(read_chunk_s=chunk_s)
-    result = slice_file(source, tmp_path / "out", settings)
-    assert result.plan == plan_slices(decoded, SR, settings)
+    result = slice_file(source, tmp_path / "out", chunk_s=chunk_s)
+    assert result.plan == plan_slices(decoded, SR)
     assert len(result.outputs) == len(result.plan.pieces) == 4
     for path, piece in zip(result.outputs, result.plan.pieces, strict=True):
         written, _ = sf.read(path, dtype="float32", always_2d=True)

@@ -145,8 +145,6 @@ class SlicerSettings(Record):
     """``merge`` a piece under ``min_piece_s`` into a neighbour, or ``drop`` it."""
     output_subtype: str = "PCM_16"
     """WAV sample format of sliced pieces (a soundfile subtype)."""
-    read_chunk_s: float = 30.0
-    """The slicer decodes its source in chunks of this length: memory stays flat on long files."""
 
 
 SLICER_PRESET_FIELDS: tuple[str, ...] = (

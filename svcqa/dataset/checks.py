@@ -26,8 +26,9 @@ from svcqa.dataset.threads import one_blas_thread
 if TYPE_CHECKING:
     from svcqa.audio.resample import StreamResampler
 
-MEASURE_VERSION = 3
-"""Bump when what :func:`measure_file` computes changes, to invalidate cached rows."""
+MEASURE_VERSION = 2
+"""Bump when what :func:`measure_file` computes changes, to invalidate cached rows. (The voice
+analysis is keyed by the pitch and voice settings too: a new field there invalidates its rows.)"""
 
 VOICE_SAMPLE_RATE_HZ = 16_000
 VOICE_MAX_S = 600.0

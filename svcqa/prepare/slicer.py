@@ -42,6 +42,9 @@ PRESETS: dict[str, SlicerSettings] = SLICER_PRESETS
 """Slicer presets by name (:data:`svcqa.core.settings.SLICER_PRESETS`)."""
 
 SHORT_PIECE_POLICIES = ("merge", "drop")
+READ_CHUNK_S = 30.0
+"""The slicer decodes its source in chunks this long (as :func:`svcqa.audio.decode.read` does):
+memory stays flat whatever the recording's length."""
 _RMS_WINDOW_HOPS = 4
 """The RMS window spans four hops (40 ms at the default hop), as the Audio Slicer's does."""
 
@@ -409,12 +412,13 @@ def slice_file(
     settings: SlicerSettings | None = None,
     progress: Callable[[float, str], None] | None = None,
     stem: str | None = None,
+    chunk_s: float = READ_CHUNK_S,
 ) -> SliceResult:
     """Return the pieces of ``source`` written as WAV files ``<stem>_001.wav``... in ``out_dir``.
 
     ``stem`` defaults to the source's own stem.
 
-    The source is only read, twice and in chunks of ``read_chunk_s``: once to plan the cuts
+    The source is only read, twice and in chunks of ``chunk_s``: once to plan the cuts
     (per-hop energies only), once to write each piece as soon as its last sample has been
     decoded. Memory therefore stays at a chunk plus a piece whatever the recording's length.
     Each piece keeps the source's sample rate and channels and is written under a temporary
@@ -427,9 +431,7 @@ def slice_file(
     check_settings(settings)
     try:
         info = decode.probe(source)
-        plan = plan_stream(
-            decode.iter_chunks(source, info, settings.read_chunk_s), info.sample_rate, settings
-        )
+        plan = plan_stream(decode.iter_chunks(source, info, chunk_s), info.sample_rate, settings)
     except AudioError as exc:
         raise AudioError(f"Cannot slice {source}: {exc}") from exc
     try:
@@ -445,7 +447,7 @@ def slice_file(
     parts: list[np.ndarray] = []
     position = 0
     try:
-        for chunk in decode.iter_chunks(source, info, settings.read_chunk_s):
+        for chunk in decode.iter_chunks(source, info, chunk_s):
             end = position + chunk.shape[0]
             while len(outputs) < len(spans):
                 span = spans[len(outputs)]
