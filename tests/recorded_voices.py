@@ -24,7 +24,8 @@ the note at onsets. Its pitch is the MIDI note's (the soundfont tunes each sampl
 
 Example
 -------
->>> audio, notes = sung_clip(VOICES["choir_aahs"], seed=0, duration_s=8.0)  # doctest: +SKIP
+>>> clip = sung_clips(((VOICES["choir_aahs"], 0),), duration_s=8.0)[0]  # doctest: +SKIP
+>>> clip.notes, clip.note_percentile(5)  # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -124,7 +125,13 @@ def part(name: str) -> list[Voice]:
 
 def missing_packages(name: str) -> list[str]:
     """Return the Debian packages part ``name`` needs that are not installed, sorted."""
-    return sorted({v.package for v in VOICES.values() if v.part == name and not v.available})
+    voices = [v for v in VOICES.values() if v.part == name]
+    missing = {v.package for v in voices if not v.path.exists()}
+    if any(v.kind == "sung" for v in voices) and shutil.which("fluidsynth") is None:
+        missing.add("fluidsynth")
+    if any(v.pattern.endswith(".g722") for v in voices) and shutil.which("ffmpeg") is None:
+        missing.add("ffmpeg")
+    return sorted(missing)
 
 
 def melody(
@@ -221,11 +228,6 @@ def sung_clips(requests: tuple[tuple[Voice, int], ...], duration_s: float = 10.0
             clips[i] = SungClip(_normalise(piece), tuple(tune))
             position_s += length_s + 1.5
     return tuple(clips[i] for i in range(len(requests)))
-
-
-def sung_clip(voice: Voice, seed: int, duration_s: float = 10.0) -> SungClip:
-    """Return one clip of ``voice`` singing (see :func:`sung_clips`)."""
-    return sung_clips(((voice, seed),), duration_s)[0]
 
 
 def _fluidsynth(soundfont: Path, song: bytes) -> np.ndarray:
@@ -326,13 +328,6 @@ def spoken_clip(
         ]
         total = sum(p.size for p in pieces)
     return _normalise(np.concatenate(pieces[:-1]))
-
-
-def clip(voice: Voice, seed: int, duration_s: float = 10.0) -> np.ndarray:
-    """Return a clip of ``voice`` at 16 kHz, sung or spoken."""
-    if voice.kind == "sung":
-        return sung_clip(voice, seed, duration_s).audio
-    return spoken_clip(voice, seed, duration_s)
 
 
 def _room_tone(duration_s: float, sample_rate_hz: int, rng: np.random.Generator) -> np.ndarray:

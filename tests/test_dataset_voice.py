@@ -117,6 +117,7 @@ def test_a_noisy_take_of_the_speaker_is_noisy_not_another_voice_and_another_spea
         recorded_voices.spoken_clip(allison, 20, 8.0), 5.0, np.random.default_rng(1)
     )
     clips["june.wav"] = recorded_voices.spoken_clip(june, 0, 8.0)
+    clips["alsa_word.wav"] = recorded_voices.prompts(recorded_voices.VOICES["alsa_words"])[0]
     rows = [
         Measurement(
             path,
@@ -134,3 +135,5 @@ def test_a_noisy_take_of_the_speaker_is_noisy_not_another_voice_and_another_spea
     assert codes == {"allison_noisy.wav": ["noisy"], "june.wav": ["other_voice"]}
     assert unjudged["allison_noisy.wav"].startswith("noisy")
     assert similarity["allison_noisy.wav"] is not None
+    assert unjudged["alsa_word.wav"] == "too short (1.4 s < 4 s)"
+    assert similarity["alsa_word.wav"] is None  # under embed_min_s: no embedding either

@@ -132,7 +132,7 @@ def identity_flags(
         )
     summary = consistency.to_dict()
     summary.pop("similarity")
-    reasons = {path: reason for path, reason in unjudged.items() if vectors.get(path)}
+    reasons = {path: reason for path, reason in unjudged.items() if path in vectors}
     return flags, dict(consistency.similarity), {"voice_consistency": summary}, reasons
 
 

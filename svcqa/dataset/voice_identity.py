@@ -13,9 +13,12 @@ the embeddings, then ``centroid_iterations`` times take the mean of the clips mo
 it, leaving out the ``centroid_trim_share`` least similar ones. A few clips of another singer
 therefore do not pull the centroid towards themselves.
 
-A clip is ``other_voice`` when its cosine similarity to the centroid is under
-``median - other_voice_mad_k * spread`` (spread: 1.4826 x the median absolute deviation,
-at least ``other_voice_min_spread``) or under the absolute ``other_voice_floor``.
+Only clean evidence is judged: a clip that is noisy, too short or mostly silent
+(:func:`svcqa.dataset.dataset_voice.identity_flags`) is compared with the centroid but takes no
+part in it and gets no verdict. A judged clip is ``other_voice`` when its cosine similarity to
+the centroid is under ``median - other_voice_mad_k * spread`` (spread: 1.4826 x the median
+absolute deviation, at least ``other_voice_min_spread``) or under the absolute
+``other_voice_floor``.
 
 What it can and cannot tell
 ---------------------------
