@@ -98,6 +98,11 @@ with tab_problems:
             "peak_dbfs": st.column_config.NumberColumn("peak dBFS", format="%.1f"),
         },
     )
+    st.caption(
+        "Each problem says what was measured: `noisy` the steady noise floor (hiss, mains hum) in dB "
+        "relative to the voice; `other_voice` the similarity to the dataset's voice, the robust "
+        "centroid of its clean clips (a noisy, short or mostly silent clip is compared, not judged)."
+    )
     rows = event.selection.rows if event and event.selection else []
     picked = shown.iloc[rows[0]]["path"] if rows and rows[0] < len(shown) else None
     paths = list(shown["path"])

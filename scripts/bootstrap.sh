@@ -2,7 +2,7 @@
 # Makes this checkout ready to run: the Debian programs svcqa calls, then .venv with the
 # pinned requirements and svcqa installed editable (the `svcqa` command). Cheap when nothing
 # changed (a stamp file holds the hash of requirements.txt and pyproject.toml).
-# Usage: scripts/bootstrap.sh [run|test]
+# Usage: scripts/bootstrap.sh [run|test|bench]
 set -euo pipefail
 cd "$(dirname "$0")/.."
 purpose=${1:-run}
@@ -12,21 +12,40 @@ purpose=${1:-run}
 # the TLS test's certificate.
 programs=(ffmpeg espeak-ng sox)
 packages=(ffmpeg espeak-ng sox)
-if [ "$purpose" = test ]; then
+# Recorded voices the tests score (tests/recorded_voices.py, "test" part, about 60 MB): fluidsynth
+# plays the choir and solo voice of the MuseScore soundfont, Asterisk's English and French prompts
+# and ALSA's channel names are recorded speech. "bench" adds the held-out voices that only
+# benchmarks/heldout_eval.py scores. Installed without recommends (fluidsynth would pull in the
+# 120 MB FluidR3 soundfont).
+voices=()
+if [ "$purpose" = test ] || [ "$purpose" = bench ]; then
   programs+=(chromium openssl)
   packages+=(chromium openssl fonts-dejavu-core)
+  voices+=(fluidsynth musescore-general-soundfont-small asterisk-core-sounds-en-g722 asterisk-core-sounds-fr-g722 alsa-utils)
+fi
+if [ "$purpose" = bench ]; then
+  voices+=(timgm6mb-soundfont asterisk-core-sounds-it-g722 asterisk-core-sounds-ru-g722 asterisk-core-sounds-es-g722 puredata-doc)
 fi
 missing=()
 for i in "${!programs[@]}"; do
   command -v "${programs[$i]}" >/dev/null 2>&1 || missing+=("${packages[$i]}")
 done
-if [ ${#missing[@]} -gt 0 ]; then
+missing_voices=()
+for package in "${voices[@]}"; do
+  dpkg-query -W -f='${Status}' "$package" 2>/dev/null | grep -q "ok installed" || missing_voices+=("$package")
+done
+if [ ${#missing[@]} -gt 0 ] || [ ${#missing_voices[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then sudo=""; elif command -v sudo >/dev/null; then sudo="sudo"; else
-    echo "svcqa needs these Debian packages: ${missing[*]} (apt-get install ${missing[*]})" >&2; exit 1
+    echo "svcqa needs these Debian packages: ${missing[*]} ${missing_voices[*]} (apt-get install ${missing[*]} ${missing_voices[*]})" >&2; exit 1
   fi
-  echo "Installing ${missing[*]} with apt-get ..." >&2
+  echo "Installing ${missing[*]} ${missing_voices[*]} with apt-get ..." >&2
   $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+  if [ ${#missing[@]} -gt 0 ]; then
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+  if [ ${#missing_voices[@]} -gt 0 ]; then
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing_voices[@]}" >/dev/null
+  fi
 fi
 
 python=${PYTHON:-}

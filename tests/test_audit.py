@@ -204,3 +204,33 @@ def test_empty_folder_audits_to_an_empty_report(tmp_path: Path) -> None:
     report = _audit(tmp_path / "ds", tmp_path)
     assert report.clips == ()
     assert report.summary["clip_count"] == 0 and report.summary["sweet_spot_share"] == 0.0
+
+
+def test_json_rows_give_the_noise_figures_and_each_flag_its_evidence(tmp_path: Path, write_clip) -> None:
+    clean = sung_phrase([57, 60, 64, 62, 60, 57], 1.5, SR, seed=4)
+    noise = np.random.default_rng(4).standard_normal(clean.size).astype(np.float32)
+    noisy = clean + noise * float(np.sqrt(np.mean(clean**2))) * 10 ** (-5 / 20)
+    write_clip(tmp_path / "ds" / "clean.wav", samples=clean)
+    write_clip(tmp_path / "ds" / "noisy.wav", samples=0.5 * noisy / float(np.max(np.abs(noisy))))
+    write_clip(tmp_path / "ds" / "blip.wav", samples=sung_phrase([60], 0.6, SR))
+    rows = {row["path"]: row for row in _audit(tmp_path / "ds", tmp_path, with_voice=True).to_dict()["clips"]}
+    for row in rows.values():
+        assert {
+            "noise_floor_db",
+            "hiss_db",
+            "hum_db",
+            "hum_hz",
+            "noise_reason",
+            "voice_unjudged_reason",
+        } <= set(row)
+        assert "unstable_s" in row and "vector" not in row
+    assert rows["clean.wav"]["noise_floor_db"] < -30 and "noisy" not in rows["clean.wav"]["flags"]
+    assert "noisy" in rows["noisy.wav"]["flags"] and rows["noisy.wav"]["voice_unjudged_reason"].startswith(
+        "noisy"
+    )
+    noisy_flag = next(m for m in rows["noisy.wav"]["messages"] if m["code"] == "noisy")
+    assert noisy_flag["evidence"]["noise_floor_db"] == rows["noisy.wav"]["noise_floor_db"] > -15
+    blip = rows["blip.wav"]
+    assert blip["noise_floor_db"] is None and "too short" in blip["noise_reason"]
+    short_flag = next(m for m in blip["messages"] if m["code"] == "too_short")
+    assert short_flag["evidence"] == {"duration_s": 0.6, "min_duration_s": 2.0}

@@ -80,7 +80,9 @@ def test_empty_workspace_offers_the_demo(tmp_path: Path, monkeypatch: pytest.Mon
     assert at.metric
 
 
-def test_mixed_verdict_speech_clips_and_pitch_coverage(demo_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_mixed_verdict_speech_clips_and_pitch_coverage(
+    demo_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     high_song = sung_phrase([74, 76, 77, 79, 77, 76], 2.0, 44_100, seed=5)
     sf.write(demo_root / "songs" / "high_song.wav", high_song, 44_100)
     at = _run(demo_root, monkeypatch)
@@ -94,12 +96,19 @@ def test_mixed_verdict_speech_clips_and_pitch_coverage(demo_root: Path, monkeypa
 
 
 def test_voice_map_and_voice_columns(demo_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    at = _run(demo_root, monkeypatch)
+    ws = Workspace(demo_root)
+    default = ws.load_settings()
+    ws.save_settings(default.with_section("voice", score_quality=True))  # DNSMOS is off by default
+    try:
+        at = _run(demo_root, monkeypatch)
+    finally:
+        ws.save_settings(default)
     table = at.dataframe[0].value
-    assert {"voice_similarity", "dnsmos_bak"} <= set(table.columns)
+    assert {"voice_similarity", "noise_floor_db", "dnsmos_bak"} <= set(table.columns)
     flagged = dict(zip(table["path"], table["flags"], strict=True))
     assert "other_voice" in flagged["demo_singer/friend_take.wav"].split()
     assert "noisy" in flagged["demo_singer/noisy_room.wav"].split()
     clean = [p for p in table["path"] if p.startswith("demo_singer/phrase_") and "copy" not in p]
     assert all("other_voice" not in flagged[p] and "noisy" not in flagged[p] for p in clean)
     assert any("Click a point" in c.value for c in at.caption)
+    assert any("what was measured" in c.value for c in at.caption)

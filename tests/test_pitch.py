@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -18,11 +19,14 @@ from svcqa.dataset.pitch import (
     hz_to_midi,
     load_tracker,
     midi_to_note_name,
+    note_segments,
     pitch_stats,
     rmvpe_decode,
+    stable_frames,
     track_f0,
 )
 from svcqa.demo.synth import sung_phrase
+from tests import recorded_voices
 
 SETTINGS = PitchSettings()
 
@@ -207,3 +211,58 @@ def test_track_summary_is_json_ready() -> None:
         "message": "",
     }
     assert pitch.TRACKERS[0] == pitch.DEFAULT_TRACKER
+
+
+def _notes_with_unstable_onsets() -> tuple[np.ndarray, list[int]]:
+    """Return a legato line whose notes start off the note: 0.12 s a fifth below (a jump that
+    settles), or 0.3 s an octave below (the tracker's harmonic error at a change of note)."""
+    notes = [60, 62, 64, 65, 67, 65, 64, 62]
+    sequence, lengths = [], []
+    for k, note in enumerate(notes):
+        sequence += [note - 7 if k % 2 == 0 else note - 12, note]
+        lengths += [0.12 if k % 2 == 0 else 0.3, 0.8]
+    return sung_phrase(sequence, lengths, 16_000, vibrato_cents=30.0), notes
+
+
+def test_jumps_that_settle_and_octave_errors_at_onsets_are_left_out() -> None:
+    audio, notes = _notes_with_unstable_onsets()
+    track = track_f0(audio, 16_000, SETTINGS)
+    stats = pitch_stats(track, SETTINGS)
+    assert stats.f0_p05_midi == pytest.approx(min(notes), abs=0.5)
+    assert stats.f0_p95_midi == pytest.approx(max(notes), abs=0.5)
+    # Below the lowest note only the glides onto the notes remain: coverage is not inflated.
+    assert sum(s for note, s in stats.note_seconds.items() if note < min(notes) - 1) < 0.3
+    assert stats.unstable_s >= 1.0
+    assert stats.voiced_s + stats.unstable_s == pytest.approx(
+        track.voiced.sum() * track.time_step_s, abs=1e-6
+    )
+    every_frame = pitch_stats(track, dataclasses.replace(SETTINGS, settle_s=0.0, stable_min_strength=0.0))
+    assert every_frame.f0_p05_midi < min(notes) - 5
+    assert sum(s for note, s in every_frame.note_seconds.items() if note < min(notes) - 1) > 1.0
+
+
+def test_stable_frames_drop_weak_edges_short_stretches_and_harmonic_errors() -> None:
+    midi = np.concatenate([np.full(10, 48.0), np.full(50, 60.0), np.full(5, 53.0), np.full(40, 62.0)])
+    strength = np.full(midi.size, 0.9)
+    strength[10:13] = 0.3  # a breathy attack of the note at 60
+    track = F0Track(440.0 * 2.0 ** ((midi - 69.0) / 12.0), 0.02, "parselmouth", strength=strength)
+    stable = stable_frames(track, SETTINGS)
+    assert not stable[:10].any()  # 0.2 s an octave under the longer note that follows
+    assert not stable[10:13].any()  # weak periodicity at the onset
+    assert stable[13:60].all()
+    assert not stable[60:65].any()  # a 0.1 s island between the notes
+    assert stable[65:].all()
+    assert len(note_segments(np.where(stable, midi, np.nan), SETTINGS.segment_jump_semitones)) == 2
+
+
+@pytest.mark.skipif(
+    bool(recorded_voices.missing_packages("test")),
+    reason=f"needs Debian packages {recorded_voices.missing_packages('test')} (scripts/bootstrap.sh test)",
+)
+def test_recorded_voices_with_breathy_onsets_keep_p05_and_p95_on_the_sung_notes() -> None:
+    for (name, seed), clip in recorded_voices.scored_sung_clips().items():
+        stats = pitch_stats(track_f0(clip.audio, recorded_voices.SAMPLE_RATE_HZ, SETTINGS), SETTINGS)
+        low, high = clip.note_percentile(3) - 0.5, clip.note_percentile(7) + 0.5
+        assert low <= stats.f0_p05_midi <= high, (name, seed, stats.f0_p05_midi, clip.notes)
+        low, high = clip.note_percentile(93) - 0.5, clip.note_percentile(97) + 0.5
+        assert low <= stats.f0_p95_midi <= high, (name, seed, stats.f0_p95_midi, clip.notes)

@@ -12,7 +12,15 @@ import soundfile as sf
 from svcqa.core.errors import DatasetError, SvcqaError
 from svcqa.core.settings import SlicerSettings
 from svcqa.demo.synth import silence, sung_phrase
-from svcqa.prepare.slicer import frame_rms, matching_preset, plan_slices, preset, slice_file, slice_path
+from svcqa.prepare.slicer import (
+    frame_rms,
+    hop_energies,
+    matching_preset,
+    plan_slices,
+    preset,
+    slice_file,
+    slice_path,
+)
 
 SR = 16_000
 TOLERANCE_S = 0.03
@@ -196,6 +204,36 @@ def test_slice_file_writes_the_planned_pieces_and_leaves_the_source_alone(tmp_pa
         assert sr == SR
         np.testing.assert_array_equal(written, decoded[piece.frames(SR)])
     assert progress[-1] == 1.0
+
+
+@pytest.mark.parametrize("chunk_s", [0.37, 5.0])
+def test_slicing_streams_in_chunks_and_writes_what_the_whole_file_plan_gives(
+    tmp_path, planted_quiet, monkeypatch, chunk_s
+):
+    audio, _, _ = planted_quiet
+    stereo = np.stack([audio, 0.5 * audio], axis=1)
+    source = tmp_path / "take.wav"
+    sf.write(source, stereo, SR, subtype="PCM_16")
+    decoded, _ = sf.read(source, dtype="float32")
+
+    def whole_file_read(*_args, **_kwargs):
+        raise AssertionError("the slicer must not read the whole file")
+
+    monkeypatch.setattr("svcqa.audio.decode.read", whole_file_read)
+    result = slice_file(source, tmp_path / "out", chunk_s=chunk_s)
+    assert result.plan == plan_slices(decoded, SR)
+    assert len(result.outputs) == len(result.plan.pieces) == 4
+    for path, piece in zip(result.outputs, result.plan.pieces, strict=True):
+        written, _ = sf.read(path, dtype="float32", always_2d=True)
+        np.testing.assert_array_equal(written, decoded[piece.frames(SR)])
+
+
+def test_chunked_energies_equal_the_whole_signals():
+    audio = np.random.default_rng(2).standard_normal(SR + 37).astype(np.float32)
+    whole, n = hop_energies([audio], 160)
+    chunked, n_chunked = hop_energies(np.array_split(audio, 7), 160)
+    assert n == n_chunked == audio.size and whole.size == -(-audio.size // 160)
+    np.testing.assert_allclose(chunked, whole, rtol=1e-6)
 
 
 def test_settings_keep_openvpi_defaults_and_preset_only_changes_slicing():

@@ -171,6 +171,28 @@ def add_noise(audio: np.ndarray, snr_db: float, rng: np.random.Generator) -> np.
     return _normalise(audio + noise)
 
 
+def add_hum_and_hiss(
+    audio: np.ndarray,
+    snr_db: float,
+    rng: np.random.Generator,
+    mains_hz: float = 50.0,
+    hum_share: float = 0.7,
+    sample_rate_hz: int = SAMPLE_RATE_HZ,
+) -> np.ndarray:
+    """Return ``audio`` with mains hum (the mains frequency and four harmonics) plus white hiss,
+    together ``snr_db`` below its active RMS, ``hum_share`` of that noise power in the hum."""
+    t = np.arange(audio.size) / sample_rate_hz
+    hum = sum(
+        gain * np.sin(2 * np.pi * mains_hz * k * t + rng.uniform(0, 2 * np.pi))
+        for k, gain in ((1, 1.0), (2, 0.5), (3, 0.6), (4, 0.2), (5, 0.3))
+    )
+    active = audio[np.abs(audio) > 0.01 * np.max(np.abs(audio))]
+    noise_rms = (float(np.sqrt(np.mean(active**2))) if active.size else 0.1) * 10 ** (-snr_db / 20)
+    hum = hum / np.sqrt(np.mean(hum**2)) * noise_rms * np.sqrt(hum_share)
+    hiss = rng.standard_normal(audio.size) * noise_rms * np.sqrt(1.0 - hum_share)
+    return _normalise(audio + hum + hiss)
+
+
 def add_reverb(
     audio: np.ndarray,
     rt60_s: float,

@@ -95,6 +95,15 @@ class PitchSettings(Record):
     """Workspace-relative path of the RMVPE ONNX model."""
     min_voiced_run_s: float = 0.06
     """Voiced runs shorter than this are tracker noise and are dropped."""
+    stable_min_strength: float = 0.5
+    """Frames at the start or end of a note whose periodicity (Praat's autocorrelation peak, 0-1)
+    is under this are left out of the pitch figures and coverage: a breathy attack or a fading
+    end, not the note."""
+    settle_s: float = 0.15
+    """Stretches of pitch shorter than this between jumps are left out of the pitch figures: an
+    onset that settles into the note, an end that falls off it, a short island of voicing."""
+    segment_jump_semitones: float = 2.0
+    """A frame-to-frame pitch move larger than this is a jump (a glide or a vibrato moves less)."""
     vibrato_smoothing_s: float = 0.2
     """About one vibrato period: the moving mean that averages vibrato out of the pitch figures,
     and the window of octave-jump cleaning and of the classifier's vibrato centre line."""
@@ -397,9 +406,12 @@ class VoiceSettings(Record):
 
     embed_voices: bool = True
     """Embed each clip and flag ``other_voice``; off skips resemblyzer (and torch) entirely."""
-    score_quality: bool = True
-    """Score each clip with DNSMOS and flag ``noisy``; off skips onnxruntime's DNSMOS models.
-    It is the costly check: about 0.2 s of one core per clip, which halves the audit's speed."""
+    score_quality: bool = False
+    """Also score each clip with DNSMOS (a secondary, speech-trained figure; ``noisy`` comes from
+    the noise floor). Off by default: about 0.2 s of one core per clip, which halves the audit's
+    speed, and it reads clean sustained singing as noise."""
+    measure_noise: bool = True
+    """Measure each clip's noise floor, hiss and hum (``svcqa.dataset.noise``) and flag ``noisy``."""
     embed_max_s: float = 8.0
     """Seconds embedded per clip: its loudest 1.6 s blocks (one GE2E partial each), up to this much."""
     embed_min_s: float = 3.0
@@ -421,12 +433,38 @@ class VoiceSettings(Record):
     """Cosine similarity to the dataset's voice under which a clip is always ``other_voice``."""
     other_voice_min_clips: int = 5
     """With fewer embedded clips there is no reliable centroid and nothing is flagged."""
+    other_voice_min_s: float = 4.0
+    """Clips shorter than this get a similarity but no ``other_voice`` verdict (as do noisy and
+    mostly silent ones): too little voice to tell a singer by."""
     quality_windows: int = 1
     """DNSMOS windows (9.01 s each, evenly spaced) scored per clip; each costs about 0.2 s of one core."""
     quality_min_s: float = 2.0
     """Clips shorter than this get no DNSMOS score (the model would hear the clip looped)."""
     noisy_bak_threshold: float = 2.0
-    """DNSMOS background score (1-5) under which a clip is ``noisy``."""
+    """DNSMOS background score (1-5) under which DNSMOS calls a clip noisy (a secondary figure,
+    shown next to the noise floor; it does not raise ``noisy``)."""
+    noise_min_s: float = 1.0
+    """Clips shorter than this get no noise figures (too few frames for a floor)."""
+    noise_frame_s: float = 0.128
+    """Frame of the noise spectrum (rounded to a power of two of samples at 16 kHz: 7.8 Hz bins)."""
+    noise_percentile: float = 20.0
+    """Per frequency, the noise is this percentile over time of the power (the pauses and the
+    gaps between a note's harmonics), corrected for its bias on noise."""
+    noise_smoothing_hz: float = 100.0
+    """The floor is then the ``noise_smoothing_percentile``-th percentile over this many Hz on
+    each side, which leaves out the harmonics of a note held through the whole clip."""
+    noise_smoothing_percentile: float = 25.0
+    noise_active_db: float = 20.0
+    """The voice's level is the mean power of the frames within this many dB of the loudest."""
+    hum_line_db: float = 10.0
+    """A mains line (a multiple of 50 or 60 Hz) counts as hum when it stands this far above the floor."""
+    hum_tolerance_cents: float = 10.0
+    """A hum line lies within this of a multiple of the mains frequency; a held note rarely does."""
+    hum_min_lines: int = 3
+    """Hum needs at least this many of the first eight mains lines (a sung note shares one or two)."""
+    noisy_floor_db: float = -15.0
+    """A clip is ``noisy`` when its noise floor (hiss and hum) is above this level relative to the
+    voice, i.e. a signal-to-noise ratio under about 15 dB."""
     high_range_share: float = 1 / 3
     """Render metrics: HNR is measured on notes in this top share of the singer's MIDI range."""
     min_high_note_s: float = 0.2

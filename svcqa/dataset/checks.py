@@ -10,21 +10,25 @@ import dataclasses
 import hashlib
 import math
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from svcqa.audio import decode, loudness
-from svcqa.audio.resample import StreamResampler
 from svcqa.core.errors import AudioError
 from svcqa.core.records import Record
 from svcqa.core.settings import AuditSettings, PitchSettings, VoiceSettings
 from svcqa.dataset.flags import flag_info
+from svcqa.dataset.threads import one_blas_thread
+
+if TYPE_CHECKING:
+    from svcqa.audio.resample import StreamResampler
 
 MEASURE_VERSION = 2
-"""Bump when what :func:`measure_file` computes changes, to invalidate cached rows."""
+"""Bump when what :func:`measure_file` computes changes, to invalidate cached rows. (The voice
+analysis is keyed by the pitch and voice settings too: a new field there invalidates its rows.)"""
 
 VOICE_SAMPLE_RATE_HZ = 16_000
 VOICE_MAX_S = 600.0
@@ -59,16 +63,41 @@ class Measurement(Record):
     voice: dict[str, Any] | None = None
     """Pitch and speech/singing analysis (``svcqa.dataset.voice_kind.analyse_voice``)."""
     identity: dict[str, Any] | None = None
-    """Voice embedding (``vector``) and DNSMOS scores (``dnsmos_*``), each with a ``*_reason``."""
+    """Voice embedding (``vector``), noise figures (``noise_floor_db``, ``hiss_db``, ``hum_db``,
+    ``hum_hz``) and DNSMOS scores (``dnsmos_*``), each with a ``*_reason``."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return the fields as a JSON-ready dict (``voice`` and ``identity`` copied, one level deep).
+
+        Every field is already a JSON value; this skips the generic walk, which visits each of
+        the 256 numbers of a voice embedding and made a warm audit of an hour of clips slow.
+        """
+        data = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        data["voice"] = None if self.voice is None else dict(self.voice)
+        data["identity"] = None if self.identity is None else dict(self.identity)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> Measurement:
+        """Return the measurement ``data`` describes (unknown keys ignored; every field is a JSON value)."""
+        return cls(**{name: value for name, value in (data or {}).items() if name in _MEASUREMENT_FIELDS})
+
+
+_MEASUREMENT_FIELDS = frozenset(f.name for f in dataclasses.fields(Measurement))
 
 
 @dataclass(frozen=True)
 class Flag(Record):
-    """One problem found in a clip: stable code, a message with the clip's numbers, a fix."""
+    """One problem found in a clip: stable code, a message saying what was measured, a fix.
+
+    ``evidence`` holds the measured figures behind the flag and the threshold they crossed
+    (e.g. ``{"noise_floor_db": -8.1, "noisy_floor_db": -15.0}``), for scripts and tables.
+    """
 
     code: str
     message: str
     fix: str
+    evidence: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -90,6 +119,8 @@ class _Accumulator:
 
     def add(self, chunk: np.ndarray, sample_rate_hz: int) -> None:
         """Fold one (frames, channels) float32 chunk into the statistics."""
+        from svcqa.audio import loudness  # here: reading cached rows must not import pyloudnorm/scipy
+
         if chunk.size == 0:
             return
         self.peak = max(self.peak, float(np.max(np.abs(chunk))))
@@ -147,7 +178,23 @@ def measure_file(
     pitch: PitchSettings | None = None,
     voice_settings: VoiceSettings | None = None,
 ) -> Measurement:
-    """Return the measurements of one audio file; decoder failures become ``readable=False``."""
+    """Return the measurements of one audio file; decoder failures become ``readable=False``.
+
+    BLAS runs on one thread meanwhile (:mod:`svcqa.dataset.threads`).
+    """
+    with one_blas_thread():
+        return _measure_file(path, relative, settings, pitch, voice_settings)
+
+
+def _measure_file(
+    path: Path,
+    relative: str,
+    settings: AuditSettings,
+    pitch: PitchSettings | None,
+    voice_settings: VoiceSettings | None,
+) -> Measurement:
+    from svcqa.audio import decode, loudness
+
     stat = path.stat()
     base = Measurement(path=relative, size_bytes=stat.st_size, mtime_ns=stat.st_mtime_ns)
     if stat.st_size == 0:
@@ -184,7 +231,9 @@ def measure_file(
         return dataclasses.replace(base, readable=False, error=str(exc))
     frames = acc.n_samples // info.channels
     if frames == 0:
-        return dataclasses.replace(base, **header, frames=0, duration_s=0.0, error="the file holds no samples")
+        return dataclasses.replace(
+            base, **header, frames=0, duration_s=0.0, error="the file holds no samples"
+        )
     silent = np.concatenate(acc.frame_silent) if acc.frame_silent else np.zeros(0, dtype=bool)
     frame_s = acc.frame_len / info.sample_rate
     voice = identity = None
@@ -213,6 +262,8 @@ class _VoiceStream:
     """Collects the first :data:`VOICE_MAX_S` of a file as 16 kHz mono for pitch analysis."""
 
     def __init__(self, sample_rate_hz: int) -> None:
+        from svcqa.audio.resample import StreamResampler
+
         self._resampler: StreamResampler | None = StreamResampler(sample_rate_hz, VOICE_SAMPLE_RATE_HZ)
         self._parts: list[np.ndarray] = []
         self._n = 0
@@ -233,9 +284,13 @@ class _VoiceStream:
         return self._parts[0]
 
     def identity(self, settings: VoiceSettings) -> dict[str, Any]:
-        """Return the voice embedding and DNSMOS scores the settings ask for (reasons when absent)."""
+        """Return the voice embedding, noise figures and DNSMOS scores the settings ask for (reasons when absent)."""
         out: dict[str, Any] = {}
         mono = self.mono()
+        if settings.measure_noise:
+            from svcqa.dataset.noise import measure_noise
+
+            out.update(measure_noise(mono, settings).to_dict())
         if settings.embed_voices:
             try:
                 from svcqa.dataset.voice_identity import embed_clip
@@ -279,11 +334,19 @@ def path_flags(relative: str) -> list[Flag]:
     flags = []
     non_ascii = sorted({c for c in relative if ord(c) > 127})
     if non_ascii:
-        flags.append(_flag("non_ascii_name", f"Non-ASCII characters in the path: {''.join(non_ascii)!r}."))
+        flags.append(
+            _flag(
+                "non_ascii_name",
+                f"Non-ASCII characters in the path: {''.join(non_ascii)!r}.",
+                characters="".join(non_ascii),
+            )
+        )
     unsafe = sorted({c for c in relative if ord(c) <= 127 and not _SAFE_CHARS.match(c)})
     if unsafe:
         shown = ", ".join("space" if c == " " else repr(c) for c in unsafe)
-        flags.append(_flag("unsafe_chars", f"Unsafe characters in the path: {shown}."))
+        flags.append(
+            _flag("unsafe_chars", f"Unsafe characters in the path: {shown}.", characters="".join(unsafe))
+        )
     return flags
 
 
@@ -291,25 +354,46 @@ def derive_flags(m: Measurement, settings: AuditSettings) -> list[Flag]:
     """Return the flags of one measured clip under ``settings`` (duplicates are added by the run)."""
     flags = path_flags(m.path)
     if not m.readable:
-        return [_flag("unreadable", f"Cannot decode: {m.error}."), *flags]
+        return [_flag("unreadable", f"Cannot decode: {m.error}.", error=m.error), *flags]
     if not m.frames:
-        return [_flag("empty", f"No audio: {m.error or 'zero samples'}."), *flags]
+        return [_flag("empty", f"No audio: {m.error or 'zero samples'}.", error=m.error), *flags]
     duration_s = m.duration_s or 0.0
     if duration_s < settings.min_duration_s:
-        flags.append(_flag("too_short", f"{duration_s:.2f} s, under {settings.min_duration_s:g} s."))
+        flags.append(
+            _flag(
+                "too_short",
+                f"{duration_s:.2f} s, under {settings.min_duration_s:g} s.",
+                duration_s=duration_s,
+                min_duration_s=settings.min_duration_s,
+            )
+        )
     if duration_s > settings.max_duration_s:
-        flags.append(_flag("too_long", f"{duration_s:.1f} s, over {settings.max_duration_s:g} s."))
+        flags.append(
+            _flag(
+                "too_long",
+                f"{duration_s:.1f} s, over {settings.max_duration_s:g} s.",
+                duration_s=duration_s,
+                max_duration_s=settings.max_duration_s,
+            )
+        )
     if m.sample_rate and m.sample_rate < settings.min_sample_rate_hz:
         flags.append(
-            _flag("low_sample_rate", f"{m.sample_rate} Hz, under {settings.min_sample_rate_hz} Hz.")
+            _flag(
+                "low_sample_rate",
+                f"{m.sample_rate} Hz, under {settings.min_sample_rate_hz} Hz.",
+                sample_rate=m.sample_rate,
+                min_sample_rate_hz=settings.min_sample_rate_hz,
+            )
         )
     if m.channels and m.channels > 1:
-        flags.append(_flag("multichannel", f"{m.channels} channels."))
+        flags.append(_flag("multichannel", f"{m.channels} channels.", channels=m.channels))
     if (m.clip_events or 0) > settings.clip_max_events:
         flags.append(
             _flag(
                 "clipping",
                 f"{m.clip_events} runs of {settings.clip_min_run_samples}+ full-scale samples.",
+                clip_events=m.clip_events,
+                clip_max_events=settings.clip_max_events,
             )
         )
     if (m.silence_share or 0.0) > settings.mostly_silent_share:
@@ -317,13 +401,22 @@ def derive_flags(m: Measurement, settings: AuditSettings) -> list[Flag]:
             _flag(
                 "mostly_silent",
                 f"{(m.silence_share or 0) * 100:.0f}% of the clip is below {settings.silence_dbfs:g} dBFS.",
+                silence_share=m.silence_share,
+                mostly_silent_share=settings.mostly_silent_share,
             )
         )
     if m.lufs is None or m.lufs < settings.too_quiet_lufs:
         level = "silent" if m.lufs is None else f"{m.lufs:.1f} LUFS"
-        flags.append(_flag("too_quiet", f"Loudness {level}, under {settings.too_quiet_lufs:g} LUFS."))
+        flags.append(
+            _flag(
+                "too_quiet",
+                f"Loudness {level}, under {settings.too_quiet_lufs:g} LUFS.",
+                lufs=m.lufs,
+                too_quiet_lufs=settings.too_quiet_lufs,
+            )
+        )
     return flags
 
 
-def _flag(code: str, message: str) -> Flag:
-    return Flag(code=code, message=message, fix=flag_info(code).fix)
+def _flag(code: str, message: str, **evidence: Any) -> Flag:
+    return Flag(code=code, message=message, fix=flag_info(code).fix, evidence=evidence)

@@ -5,10 +5,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from svcqa.core.settings import PitchSettings, VoiceSettings
+from svcqa.core.settings import AuditSettings, PitchSettings, VoiceSettings
 from svcqa.dataset.checks import Flag, Measurement
 from svcqa.dataset.coverage import Coverage, SongCheck, dataset_coverage, dataset_verdict, song_check
 from svcqa.dataset.flags import flag_info
+from svcqa.dataset.noise import NoiseFigures
 
 _EXCLUDED_FROM_COVERAGE = {"duplicate", "unreadable", "empty", "other_voice"}
 
@@ -22,7 +23,8 @@ def kind_flag(m: Measurement, settings: PitchSettings) -> Flag | None:
     prob = voice.get("singing_prob")
     confidence = (1.0 - prob) if kind == "speech" else prob
     detail = f" (confidence {confidence * 100:.0f}%)" if prob is not None else ""
-    return Flag(kind, f"Sounds like {kind}{detail}.", flag_info(kind).fix)
+    evidence = {"kind": kind, "singing_prob": prob, "declared_kind": settings.declared_kind}
+    return Flag(kind, f"Sounds like {kind}{detail}.", flag_info(kind).fix, evidence)
 
 
 def voice_summary(rows: list[tuple[Measurement, list[str]]], settings: PitchSettings) -> dict[str, Any]:
@@ -94,29 +96,60 @@ def _confidence(voice: dict[str, Any]) -> float:
 
 
 def identity_flags(
-    measurements: list[Measurement], settings: VoiceSettings
-) -> tuple[dict[str, list[Flag]], dict[str, float | None], dict[str, Any]]:
-    """Return ``other_voice``/``noisy`` flags by path, similarity by path, and summary fields.
+    measurements: list[Measurement], settings: VoiceSettings, audit: AuditSettings | None = None
+) -> tuple[dict[str, list[Flag]], dict[str, float | None], dict[str, Any], dict[str, str]]:
+    """Return ``other_voice``/``noisy`` flags by path, similarity by path, summary fields, and
+    why clips got no ``other_voice`` verdict, by path.
 
-    ``other_voice`` needs the whole dataset (a robust centroid of every clip's embedding);
-    ``noisy`` is per clip (DNSMOS background score under the threshold).
+    ``noisy`` is per clip: the noise floor (:mod:`svcqa.dataset.noise`) above
+    ``noisy_floor_db``. ``other_voice`` needs the whole dataset (a robust centroid of the
+    embeddings) and clean evidence: a clip that is noisy, shorter than ``other_voice_min_s`` or
+    mostly silent (``audit.mostly_silent_share``) is compared with the dataset's voice but never
+    judged, so a noisy take is not taken for another singer.
     """
+    audit = audit or AuditSettings()
     flags: dict[str, list[Flag]] = {}
+    unjudged: dict[str, str] = {}
     for m in measurements:
-        bak = (m.identity or {}).get("dnsmos_bak")
-        if bak is not None and bak < settings.noisy_bak_threshold:
-            message = f"DNSMOS background score {bak:.1f} (under {settings.noisy_bak_threshold:g} of 5)."
-            flags.setdefault(m.path, []).append(Flag("noisy", message, flag_info("noisy").fix))
+        identity = m.identity or {}
+        noise = NoiseFigures.from_dict(identity)
+        if noise.is_noisy(settings):
+            flags.setdefault(m.path, []).append(_noisy_flag(noise, identity.get("dnsmos_bak"), settings))
+            unjudged[m.path] = f"noisy ({noise.noise_floor_db:.1f} dB noise floor)"
+        elif (m.duration_s or 0.0) < settings.other_voice_min_s:
+            unjudged[m.path] = f"too short ({m.duration_s or 0.0:.1f} s < {settings.other_voice_min_s:g} s)"
+        elif (m.silence_share or 0.0) > audit.mostly_silent_share:
+            unjudged[m.path] = f"mostly silent ({(m.silence_share or 0.0) * 100:.0f}% silence)"
     vectors = {m.path: (m.identity or {}).get("vector") for m in measurements if m.identity}
     if not any(vectors.values()):
-        return flags, {}, {}
+        return flags, {}, {}, {}
     from svcqa.dataset.voice_identity import voice_consistency
 
-    consistency = voice_consistency(vectors, settings)
+    consistency = voice_consistency(vectors, settings, unjudged=set(unjudged))
     for path in consistency.other_voice:
+        evidence = {
+            "voice_similarity": consistency.similarity[path],
+            "threshold": consistency.threshold,
+            "median_similarity": consistency.median_similarity,
+            "centroid_clips": consistency.centroid_clips,
+        }
+        message = f"Another voice? {consistency.explain(path)}"
         flags.setdefault(path, []).append(
-            Flag("other_voice", f"Another voice? {consistency.explain(path)}", flag_info("other_voice").fix)
+            Flag("other_voice", message, flag_info("other_voice").fix, evidence)
         )
     summary = consistency.to_dict()
     summary.pop("similarity")
-    return flags, dict(consistency.similarity), {"voice_consistency": summary}
+    reasons = {path: reason for path, reason in unjudged.items() if path in vectors}
+    return flags, dict(consistency.similarity), {"voice_consistency": summary}, reasons
+
+
+def _noisy_flag(noise: NoiseFigures, dnsmos_bak: float | None, settings: VoiceSettings) -> Flag:
+    """Return the ``noisy`` flag: what was measured, the threshold, and DNSMOS as a second opinion."""
+    evidence_text = noise.evidence()
+    message = f"{evidence_text[0].upper()}{evidence_text[1:]}, over {settings.noisy_floor_db:g} dB."
+    evidence: dict[str, Any] = {**noise.to_dict(), "noisy_floor_db": settings.noisy_floor_db}
+    evidence.pop("noise_reason")
+    if dnsmos_bak is not None:
+        message += f" DNSMOS background {dnsmos_bak:.1f} of 5 (speech-trained, a second opinion)."
+        evidence["dnsmos_bak"] = dnsmos_bak
+    return Flag("noisy", message, flag_info("noisy").fix, evidence)

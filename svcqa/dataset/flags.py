@@ -39,7 +39,7 @@ CATALOGUE: dict[str, FlagInfo] = {
         FlagInfo("speech", "Speech in a singing dataset: mixing them gives a very poor model.", "Remove the clip from the training set.", "error"),
         FlagInfo("singing", "Singing in a dataset declared as speech.", "Remove the clip, or declare the dataset as singing.", "error"),
         FlagInfo("other_voice", "The voice sounds unlike the rest of the dataset: possibly another singer (a backing vocal, a friend's take, a reference track).", "Listen to it; remove it if someone else sings. A very different register or style of the same singer can also trip this screen.", "warning"),
-        FlagInfo("noisy", "Background noise: the DNSMOS background score is low.", "Re-record in a quieter room or denoise it; drop it if the noise stays audible.", "warning"),
+        FlagInfo("noisy", "Background noise: the steady noise floor (hiss, hum) is high relative to the voice.", "Re-record in a quieter room or denoise it; drop it if the noise stays audible.", "warning"),
     )
 }
 

@@ -34,6 +34,7 @@ Example
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -41,11 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import parselmouth
-import scipy.ndimage
 
-from svcqa.audio.decode import read
-from svcqa.audio.resample import resample
 from svcqa.core.errors import ModelMissingError
 from svcqa.core.settings import LimitSettings, PitchSettings
 
@@ -60,6 +57,9 @@ _NEURAL_RATE_HZ = 16_000
 _RMVPE_HOP_S = 0.01
 _OCTAVE_TOLERANCE_SEMITONES = 3.0
 """A frame this close to an octave away from its run's median is an octave error."""
+_HARMONIC_ERRORS_SEMITONES = np.array([12.0, 19.0, 24.0])
+"""Intervals of a tracker's harmonic errors: an octave (f0 x 2), a twelfth (x 3), two octaves (x 4)."""
+_HARMONIC_TOLERANCE_SEMITONES = 1.0
 
 
 @dataclass(frozen=True, eq=False)
@@ -76,12 +76,17 @@ class F0Track:
         The tracker that produced the contour (after any fallback).
     message : str
         Why the requested tracker was not used, or why it found nothing; empty otherwise.
+    strength : np.ndarray or None
+        Periodicity per frame, when the tracker measures it.
     """
 
     f0_hz: np.ndarray
     time_step_s: float
     tracker: str
     message: str = ""
+    strength: np.ndarray | None = None
+    """Periodicity of each frame in [0, 1] (Praat's autocorrelation peak, crepe's periodicity);
+    ``None`` when the tracker gives none."""
 
     @property
     def voiced(self) -> np.ndarray:
@@ -112,8 +117,9 @@ class F0Track:
 class PitchStats:
     """Per-clip pitch figures (from the vibrato-smoothed contour).
 
-    ``None`` for every percentile and name when the clip has no voiced frame.
-    ``note_seconds`` maps an integer MIDI note to the voiced seconds spent nearest to it.
+    Only stable frames count (:func:`stable_frames`). ``None`` for every percentile and name
+    when the clip has no stable voiced frame. ``note_seconds`` maps an integer MIDI note to the
+    stable voiced seconds spent nearest to it; ``unstable_s`` is the voiced time left out.
     """
 
     voiced_s: float
@@ -124,6 +130,7 @@ class PitchStats:
     f0_p50_note: str | None
     f0_p95_note: str | None
     note_seconds: dict[int, float] = field(default_factory=dict)
+    unstable_s: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict (``note_seconds`` keys stay ints)."""
@@ -136,6 +143,7 @@ class PitchStats:
             "f0_p50_note": self.f0_p50_note,
             "f0_p95_note": self.f0_p95_note,
             "note_seconds": dict(self.note_seconds),
+            "unstable_s": self.unstable_s,
         }
 
 
@@ -209,6 +217,8 @@ def median_midi(midi: np.ndarray, time_step_s: float, window_s: float) -> np.nda
     Unlike a moving mean, the median keeps note steps and monotone glides sharp while it
     removes oscillations such as vibrato, so held notes stay flat right up to their edges.
     """
+    import scipy.ndimage  # here, not at the top: reading cached audit rows needs none of it
+
     out = np.full(midi.shape, np.nan)
     width = max(3, round(window_s / time_step_s) | 1)
     for start, stop in voiced_runs(np.isfinite(midi)).tolist():
@@ -236,6 +246,10 @@ def smooth_midi(midi: np.ndarray, time_step_s: float, window_s: float) -> np.nda
 
 
 def _praat_f0(audio: np.ndarray, sample_rate_hz: int, settings: PitchSettings) -> F0Track:
+    import parselmouth
+
+    from svcqa.audio.resample import resample
+
     rate_hz = settings.analysis_sample_rate_hz
     resampled = resample(audio, sample_rate_hz, rate_hz)
     window_s = 3.0 / settings.f0_min_hz
@@ -255,11 +269,19 @@ def _praat_f0(audio: np.ndarray, sample_rate_hz: int, settings: PitchSettings) -
         # Odd audio must give an unvoiced clip, not a crashed audit; the message keeps the reason.
         return F0Track(np.zeros(frames), settings.time_step_s, "parselmouth", f"Praat failed: {exc}")
     # Praat centres its first frame half a window in; pad so frame i covers i * time_step_s.
-    f0 = np.nan_to_num(pitch.selected_array["frequency"])
-    lead = round((pitch.x1 - settings.time_step_s / 2) / settings.time_step_s)
-    f0 = np.concatenate((np.zeros(max(lead, 0)), f0))
-    f0 = np.pad(f0, (0, max(frames - f0.size, 0)))[:frames]
-    return F0Track(f0, settings.time_step_s, "parselmouth")
+    selected = pitch.selected_array
+    lead = max(round((pitch.x1 - settings.time_step_s / 2) / settings.time_step_s), 0)
+
+    def aligned(values: np.ndarray) -> np.ndarray:
+        values = np.concatenate((np.zeros(lead), np.nan_to_num(values)))
+        return np.pad(values, (0, max(frames - values.size, 0)))[:frames]
+
+    return F0Track(
+        aligned(selected["frequency"]),
+        settings.time_step_s,
+        "parselmouth",
+        strength=aligned(selected["strength"]),
+    )
 
 
 def _crepe_f0(model: str) -> Callable[[np.ndarray, int, PitchSettings], F0Track]:
@@ -273,6 +295,8 @@ def _crepe_f0(model: str) -> Callable[[np.ndarray, int, PitchSettings], F0Track]
         ) from exc
 
     def run(audio: np.ndarray, sample_rate_hz: int, settings: PitchSettings) -> F0Track:
+        from svcqa.audio.resample import resample
+
         resampled = resample(audio, sample_rate_hz, _NEURAL_RATE_HZ)
         hop = round(settings.time_step_s * _NEURAL_RATE_HZ)
         frames = int(resampled.size / hop)
@@ -291,9 +315,13 @@ def _crepe_f0(model: str) -> Callable[[np.ndarray, int, PitchSettings], F0Track]
                 device="cpu",
             )
         f0_hz = f0[0].numpy().astype(np.float64)
-        voiced = periodicity[0].numpy() >= settings.crepe_voicing_threshold
-        f0_hz = np.pad(np.where(voiced, f0_hz, 0.0), (0, max(frames - f0_hz.size, 0)))[:frames]
-        return F0Track(f0_hz, settings.time_step_s, f"crepe-{model}")
+        strength = periodicity[0].numpy().astype(np.float64)
+        f0_hz = np.pad(
+            np.where(strength >= settings.crepe_voicing_threshold, f0_hz, 0.0),
+            (0, max(frames - f0_hz.size, 0)),
+        )
+        strength = np.pad(strength, (0, max(frames - strength.size, 0)))
+        return F0Track(f0_hz[:frames], settings.time_step_s, f"crepe-{model}", strength=strength[:frames])
 
     return run
 
@@ -367,6 +395,8 @@ def _rmvpe_f0(path: Path) -> Callable[[np.ndarray, int, PitchSettings], F0Track]
         ) from exc
 
     def run(audio: np.ndarray, sample_rate_hz: int, settings: PitchSettings) -> F0Track:
+        from svcqa.audio.resample import resample
+
         resampled = resample(audio, sample_rate_hz, _NEURAL_RATE_HZ)
         frames = resampled.size // 160 + 1
         if resampled.size < 1024:
@@ -443,7 +473,8 @@ def track_f0(
         tracker = _praat_f0
     raw = tracker(audio, sample_rate_hz, settings)
     f0 = clean_contour(raw.f0_hz, raw.time_step_s, settings)
-    return F0Track(f0, raw.time_step_s, raw.tracker, " ".join(m for m in (message, raw.message) if m))
+    text = " ".join(m for m in (message, raw.message) if m)
+    return F0Track(f0, raw.time_step_s, raw.tracker, text, raw.strength)
 
 
 def note_seconds(midi: np.ndarray, time_step_s: float) -> dict[int, float]:
@@ -455,13 +486,90 @@ def note_seconds(midi: np.ndarray, time_step_s: float) -> dict[int, float]:
     return {int(n): round(float(c) * time_step_s, 4) for n, c in zip(notes, counts, strict=True)}
 
 
+def note_segments(midi: np.ndarray, jump_semitones: float) -> np.ndarray:
+    """Return ``(start, stop)`` frames of each stretch of ``midi`` without a jump, ``(n, 2)``.
+
+    A stretch ends at an unvoiced (NaN) frame or where the pitch moves more than
+    ``jump_semitones`` from one frame to the next; a glide or a vibrato moves less.
+    """
+    voiced = np.isfinite(midi)
+    jumps = np.zeros(midi.size, dtype=bool)
+    jumps[1:] = voiced[1:] & voiced[:-1] & (np.abs(np.diff(np.nan_to_num(midi))) > jump_semitones)
+    bounds = []
+    for start, stop in voiced_runs(voiced).tolist():
+        cuts = [start, *(np.flatnonzero(jumps[start + 1 : stop]) + start + 1).tolist(), stop]
+        bounds += list(itertools.pairwise(cuts))
+    return np.array(bounds, dtype=np.int64).reshape(-1, 2)
+
+
+def stable_frames(track: F0Track, settings: PitchSettings) -> np.ndarray:
+    """Return the voiced frames that show the sung note, not an onset, an end or a tracking error.
+
+    Left out, as unstable:
+
+    * weak periodicity at the edges of a stretch: strength under ``stable_min_strength`` (a
+      breathy attack, a fading end);
+    * stretches shorter than ``settle_s`` between jumps (:func:`note_segments`): a short island
+      of voicing, or a jump that settles into the note within ``settle_s``;
+    * stretches a whole number of octaves (or a twelfth) from a longer stretch that follows or
+      precedes within ``settle_s``: the tracker's sub- or over-harmonic while one note hands
+      over to the next (a choir, a release still ringing, reverberation).
+    """
+    midi = track.midi()
+    strength = np.ones(midi.size) if track.strength is None else track.strength
+    stable = np.zeros(midi.size, dtype=bool)
+    bounds = []
+    for start, stop in note_segments(midi, settings.segment_jump_semitones).tolist():
+        strong = np.flatnonzero(strength[start:stop] >= settings.stable_min_strength)
+        if strong.size:  # weak frames at a stretch's edges are its onset or its end
+            bounds.append((start + int(strong[0]), start + int(strong[-1]) + 1))
+    segments = np.array(bounds, dtype=np.int64).reshape(-1, 2)
+    if segments.size == 0:
+        return stable
+    min_frames = max(1, round(settings.settle_s / track.time_step_s))
+    # Stretches shorter than settle_s are unstable; the others are compared with their
+    # neighbours, skipping the short fragments (a glide, a glitch) between them.
+    notes = segments[segments[:, 1] - segments[:, 0] >= min_frames]
+    lengths = notes[:, 1] - notes[:, 0]
+    centres = np.array([np.median(midi[a:b]) for a, b in notes.tolist()])
+    trust = np.array([np.mean(strength[a:b]) for a, b in notes.tolist()])
+    near = notes[1:, 0] - notes[:-1, 1] <= min_frames
+    for i, (start, stop) in enumerate(notes.tolist()):
+        rivals = []
+        if i > 0 and near[i - 1]:  # the end of the stretch before
+            rivals.append((i - 1, np.median(midi[notes[i - 1, 1] - min_frames : notes[i - 1, 1]])))
+        if i + 1 < len(notes) and near[i]:  # the start of the stretch after
+            rivals.append((i + 1, np.median(midi[notes[i + 1, 0] : notes[i + 1, 0] + min_frames])))
+        if any(
+            _harmonic_error(centres[i] - pitch) and (lengths[j], trust[j]) > (lengths[i], trust[i])
+            for j, pitch in rivals
+        ):
+            continue
+        stable[start:stop] = True
+    return stable
+
+
+def _harmonic_error(interval_semitones: float) -> bool:
+    """Return whether ``interval_semitones`` is one of the tracker's harmonic errors (1-2 octaves, a twelfth)."""
+    return bool(
+        np.min(np.abs(abs(interval_semitones) - _HARMONIC_ERRORS_SEMITONES)) <= _HARMONIC_TOLERANCE_SEMITONES
+    )
+
+
 def pitch_stats(track: F0Track, settings: PitchSettings) -> PitchStats:
-    """Return voiced seconds, p05/p50/p95 (MIDI and names) and seconds per note of ``track``."""
-    midi = smooth_midi(track.midi(), track.time_step_s, settings.vibrato_smoothing_s)
+    """Return voiced seconds, p05/p50/p95 (MIDI and names) and seconds per note of ``track``.
+
+    Only :func:`stable_frames` count; ``unstable_s`` says how many voiced seconds were left out.
+    """
+    stable = stable_frames(track, settings)
+    midi = smooth_midi(
+        np.where(stable, track.midi(), np.nan), track.time_step_s, settings.vibrato_smoothing_s
+    )
     voiced = midi[np.isfinite(midi)]
     voiced_s = round(voiced.size * track.time_step_s, 3)
+    unstable_s = round(float(np.count_nonzero(track.voiced & ~stable)) * track.time_step_s, 3)
     if voiced.size == 0:
-        return PitchStats(voiced_s, None, None, None, None, None, None, {})
+        return PitchStats(voiced_s, None, None, None, None, None, None, {}, unstable_s)
     p05, p50, p95 = (round(float(v), 3) for v in np.percentile(voiced, [5.0, 50.0, 95.0]))
     return PitchStats(
         voiced_s=voiced_s,
@@ -472,6 +580,7 @@ def pitch_stats(track: F0Track, settings: PitchSettings) -> PitchStats:
         f0_p50_note=midi_to_note_name(p50),
         f0_p95_note=midi_to_note_name(p95),
         note_seconds=note_seconds(midi, track.time_step_s),
+        unstable_s=unstable_s,
     )
 
 
@@ -498,6 +607,8 @@ def analyse_song_file(
     AudioError
         The file cannot be decoded or is longer than ``max_input_s``.
     """
+    from svcqa.audio.decode import read
+
     settings = settings or PitchSettings()
     limit_s = LimitSettings().pitch_max_s if max_input_s is None else max_input_s
     audio, rate_hz = read(Path(path), mono=True, max_duration_s=limit_s, work=PITCH_LIMIT)

@@ -8,14 +8,16 @@ window is looped to fill it, as speechmos does.
 
 What it can and cannot tell
 ---------------------------
-* ``bak`` (background) is the number behind ``noisy`` (``benchmarks/voice_checks.py``, pink
-  noise): clean espeak-ng speech 4.1-4.2 and generated singing 3.6-4.0; at 20 dB SNR 2.8-3.1
-  and 1.9-2.5; at 10 dB 2.0-2.3 and 1.1-1.9; at 5 dB 1.7-1.9 and 1.1-1.2. The default
-  threshold 2.0 flags every clip at 5 dB and none clean.
-* DNSMOS was trained on speech. On long legato generated singing without consonants or
-  pauses it reads the perfectly periodic tone itself as noise (``bak`` 1.0-1.8 on clean
-  audio), so a ``noisy`` flag on such material says "listen", not "noise". ``sig`` and
-  ``ovrl`` judge speech quality and are only a rough estimate for singing.
+* A secondary, speech-trained figure, off by default (``voice.score_quality``): the ``noisy``
+  flag comes from the noise floor (:mod:`svcqa.dataset.noise`); DNSMOS ``bak`` is quoted next
+  to it as a second opinion.
+* ``bak`` (background), pink noise (``benchmarks/voice_checks.py``): clean espeak-ng speech
+  4.1-4.2 and generated singing 3.6-4.0; at 20 dB SNR 2.8-3.1 and 1.9-2.5; at 10 dB 2.0-2.3
+  and 1.1-1.9; at 5 dB 1.7-1.9 and 1.1-1.2 (:meth:`QualityScores.is_noisy` under 2.0).
+* DNSMOS was trained on speech. On long legato singing without consonants or pauses, generated
+  or recorded, it reads the periodic tone itself as noise (``bak`` 1.0-1.8 on clean audio): it
+  called every one of 12 clean legato clips noisy. ``sig`` and ``ovrl`` judge speech quality
+  and are only a rough estimate for singing.
 
 Example
 -------
@@ -65,7 +67,10 @@ class QualityScores:
     reason: str = ""
 
     def is_noisy(self, settings: VoiceSettings) -> bool:
-        """Return whether the background score is under ``settings.noisy_bak_threshold``."""
+        """Return whether DNSMOS calls the clip noisy: background under ``settings.noisy_bak_threshold``.
+
+        A second opinion only: the ``noisy`` flag comes from the noise floor.
+        """
         return self.bak is not None and self.bak < settings.noisy_bak_threshold
 
     def to_dict(self) -> dict[str, Any]:

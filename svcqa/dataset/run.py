@@ -54,6 +54,8 @@ class ClipReport:
     flags: tuple[Flag, ...]
     duplicate_of: str | None = None
     voice_similarity: float | None = None
+    voice_unjudged_reason: str | None = None
+    """Why the clip got no ``other_voice`` verdict (noisy, too short, mostly silent), if so."""
 
     @property
     def codes(self) -> list[str]:
@@ -72,6 +74,7 @@ class ClipReport:
             **voice,
             **identity,
             "voice_similarity": self.voice_similarity,
+            "voice_unjudged_reason": self.voice_unjudged_reason,
             "flags": self.codes,
             "messages": [f.to_dict() for f in self.flags],
             "duplicate_of": self.duplicate_of,
@@ -272,7 +275,9 @@ def _flag_clips(
     """Return clip reports (per-clip flags, ``duplicate`` on later copies, voice flags) and
     the dataset-level voice summary fields."""
     first_with_hash: dict[str, str] = {}
-    by_path, similarity, identity_summary = identity_flags(measurements, settings.voice)
+    by_path, similarity, identity_summary, unjudged = identity_flags(
+        measurements, settings.voice, settings.audit
+    )
     clips = []
     for m in measurements:
         flags = derive_flags(m, settings.audit)
@@ -294,6 +299,7 @@ def _flag_clips(
                 flags=tuple(flags),
                 duplicate_of=duplicate_of,
                 voice_similarity=similarity.get(m.path),
+                voice_unjudged_reason=unjudged.get(m.path),
             )
         )
     return clips, identity_summary

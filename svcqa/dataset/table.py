@@ -8,7 +8,7 @@ import pandas as pd
 
 COLUMNS = (
     "path", "flags", "duration_s", "sample_rate", "channels", "lufs", "peak_dbfs",
-    "kind", "singing_prob", "f0_p05_note", "f0_p95_note", "voice_similarity", "dnsmos_bak",
+    "kind", "singing_prob", "f0_p05_note", "f0_p95_note", "voice_similarity", "noise_floor_db", "dnsmos_bak",
     "dnsmos_sig", "problem", "error",
 )  # fmt: skip
 

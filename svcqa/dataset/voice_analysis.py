@@ -13,13 +13,15 @@ True
 
 from __future__ import annotations
 
+import importlib.util
+
+REQUIRED_MODULES: tuple[str, ...] = ("parselmouth", "scipy")
+
 
 def voice_available(requested: bool = True) -> bool:
-    """Return whether pitch analysis was ``requested`` and can run here."""
-    if not requested:
-        return False
-    try:
-        import svcqa.dataset.voice_kind  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    """Return whether pitch analysis was ``requested`` and can run here.
+
+    Looks the packages up without importing them: a warm audit that only reads cached rows
+    must not pay for loading them.
+    """
+    return requested and all(importlib.util.find_spec(name) is not None for name in REQUIRED_MODULES)

@@ -3,7 +3,7 @@
 Method
 ------
 Each clip is embedded with resemblyzer's GE2E speaker encoder (256 numbers, unit length,
-trained on speech). For speed only a bounded part is embedded: the clip is cut into 1.6 s
+trained on speech; run without torch, :mod:`svcqa.dataset.ge2e`). For speed only a bounded part is embedded: the clip is cut into 1.6 s
 blocks (one GE2E "partial" each), blocks quieter than ``silence_dbfs`` are dropped, and the
 loudest blocks up to ``embed_max_s`` go through the encoder in one batch; the clip's embedding
 is the normalised mean of the block embeddings, as resemblyzer's ``embed_utterance`` does.
@@ -13,9 +13,12 @@ the embeddings, then ``centroid_iterations`` times take the mean of the clips mo
 it, leaving out the ``centroid_trim_share`` least similar ones. A few clips of another singer
 therefore do not pull the centroid towards themselves.
 
-A clip is ``other_voice`` when its cosine similarity to the centroid is under
-``median - other_voice_mad_k * spread`` (spread: 1.4826 x the median absolute deviation,
-at least ``other_voice_min_spread``) or under the absolute ``other_voice_floor``.
+Only clean evidence is judged: a clip that is noisy, too short or mostly silent
+(:func:`svcqa.dataset.dataset_voice.identity_flags`) is compared with the centroid but takes no
+part in it and gets no verdict. A judged clip is ``other_voice`` when its cosine similarity to
+the centroid is under ``median - other_voice_mad_k * spread`` (spread: 1.4826 x the median
+absolute deviation, at least ``other_voice_min_spread``) or under the absolute
+``other_voice_floor``.
 
 What it can and cannot tell
 ---------------------------
@@ -41,12 +44,9 @@ Example
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import warnings
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -54,14 +54,16 @@ from svcqa.core.errors import ModelMissingError
 from svcqa.core.records import Record
 from svcqa.core.settings import VoiceSettings
 from svcqa.dataset.pitch import prepare_mono
+from svcqa.dataset.threads import one_blas_thread
+
+if TYPE_CHECKING:
+    from svcqa.dataset.ge2e import GE2E
 
 ENCODER_SAMPLE_RATE_HZ = 16_000
 """Sample rate resemblyzer's encoder was trained at; inputs must already be at this rate."""
 BLOCK_SAMPLES = 25_600
 """One GE2E partial: 160 mel frames of 10 ms, 1.6 s at 16 kHz."""
 _MEL_FRAMES = 160
-_NORM_TARGET_DBFS = -30.0
-"""resemblyzer's own preprocessing raises quiet audio to this level before the mel spectrogram."""
 _MAD_TO_SIGMA = 1.4826
 METHODS: tuple[str, ...] = ("mad", "floor")
 
@@ -107,6 +109,8 @@ class VoiceConsistency(Record):
         Share of the embeddings' variance along each map axis.
     method : str
         The outlier rule used (one of :data:`METHODS`).
+    centroid_clips : int
+        How many clips (with clean evidence) the centroid and the threshold come from.
     message : str
         Why nothing was flagged when that was decided by the data (too few clips); empty otherwise.
 
@@ -126,6 +130,7 @@ class VoiceConsistency(Record):
     map_xy: dict[str, tuple[float, float]] = field(default_factory=dict)
     map_explained: tuple[float, float] = (0.0, 0.0)
     method: str = "mad"
+    centroid_clips: int = 0
     message: str = ""
 
     def explain(self, name: str) -> str:
@@ -133,58 +138,31 @@ class VoiceConsistency(Record):
         value = self.similarity.get(name)
         if value is None:
             return "No voice embedding (the clip is silent or too short)."
-        text = f"Similarity {value:.2f} to the dataset's voice (median {self.median_similarity:.2f}"
+        text = (
+            f"Similarity {value:.2f} to the dataset's voice (the robust centroid of "
+            f"{self.centroid_clips} clean clips; their median {self.median_similarity:.2f}"
+        )
         if self.threshold is not None:
             text += f", flagged under {self.threshold:.2f}"
         return text + ")."
 
 
-@functools.lru_cache(maxsize=1)
-def load_encoder() -> Any:
-    """Return resemblyzer's ``VoiceEncoder`` on the CPU, loaded once per process.
+def load_encoder() -> GE2E:
+    """Return the GE2E encoder (resemblyzer's weights, run by onnxruntime), loaded once per process.
 
     Raises
     ------
     ModelMissingError
-        resemblyzer (or its webrtcvad dependency) is not installed.
+        resemblyzer (its weights), onnx or onnxruntime is not installed.
     """
     try:
-        with warnings.catch_warnings():
-            # webrtcvad imports pkg_resources, which warns on every import.
-            warnings.simplefilter("ignore")
-            from resemblyzer import VoiceEncoder
+        from svcqa.dataset.ge2e import load_ge2e
+
+        return load_ge2e()
     except ImportError as exc:
         raise ModelMissingError(
-            f"Voice consistency needs the resemblyzer package ({exc}). Install it with "
-            "`pip install resemblyzer 'setuptools<81'`, or turn off voice.embed_voices."
+            f"Voice consistency needs onnx and onnxruntime ({exc}). Install them, or turn off voice.embed_voices."
         ) from exc
-    return VoiceEncoder("cpu", verbose=False)
-
-
-@contextlib.contextmanager
-def single_threaded() -> Iterator[None]:
-    """Run torch and BLAS on one thread inside the block: the audit already runs one worker per core.
-
-    On a busy 2-core machine a multi-threaded BLAS spins against the other worker and makes
-    the small mel-filterbank product 5-10x slower.
-    """
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        with _threadpools().limit(limits=1):
-            yield
-    finally:
-        torch.set_num_threads(before)
-
-
-@functools.lru_cache(maxsize=1)
-def _threadpools() -> Any:
-    from threadpoolctl import ThreadpoolController
-
-    # Scanning the loaded libraries costs a few ms; do it once per process.
-    return ThreadpoolController()
 
 
 def loudest_blocks(mono_16k: np.ndarray, settings: VoiceSettings) -> np.ndarray:
@@ -243,25 +221,8 @@ def clip_embedding(mono_16k: np.ndarray, settings: VoiceSettings | None = None) 
 
 
 def _embed_blocks(blocks: np.ndarray) -> np.ndarray:
-    encoder = load_encoder()  # first: it imports resemblyzer with webrtcvad's warning silenced
-    import librosa
-    import torch
-    from resemblyzer import hparams
-    from resemblyzer.audio import normalize_volume
-
-    levelled = normalize_volume(blocks.reshape(-1), _NORM_TARGET_DBFS, increase_only=True)
-    with single_threaded(), torch.no_grad():
-        # resemblyzer's wav_to_mel_spectrogram, for all blocks in one call (one call per block is 5x slower).
-        mels = librosa.feature.melspectrogram(
-            y=levelled.reshape(blocks.shape).astype(np.float32),
-            sr=hparams.sampling_rate,
-            n_fft=int(hparams.sampling_rate * hparams.mel_window_length / 1000),
-            hop_length=int(hparams.sampling_rate * hparams.mel_window_step / 1000),
-            n_mels=hparams.mel_n_channels,
-        )
-        frames = np.ascontiguousarray(np.swapaxes(mels, 1, 2)[:, :_MEL_FRAMES], dtype=np.float32)
-        partials = encoder(torch.from_numpy(frames)).numpy()
-    mean = partials.mean(axis=0)
+    """Return the normalised mean of the blocks' embeddings, as resemblyzer's ``embed_utterance`` does."""
+    mean = load_encoder().embed(blocks, _MEL_FRAMES).mean(axis=0)
     return mean / (np.linalg.norm(mean) or 1.0)
 
 
@@ -297,18 +258,23 @@ def pca_map(matrix: np.ndarray) -> tuple[np.ndarray, tuple[float, float]]:
     if rows.shape[0] < 2:
         return coords, (0.0, 0.0)
     centred = rows - rows.mean(axis=0)
-    _, singular, axes = np.linalg.svd(centred, full_matrices=False)
-    total = float(np.sum(singular**2)) or 1.0
+    # The principal axes are the eigenvectors of the (dims x dims) scatter matrix: cheaper than
+    # an SVD of the (clips x dims) matrix for a dataset of hundreds of clips.
+    variances, vectors = np.linalg.eigh(centred.T @ centred)
+    order = np.argsort(variances)[::-1][: min(2, rows.shape[0])]
+    total = float(np.sum(np.maximum(variances, 0.0))) or 1.0
     explained = [0.0, 0.0]
-    for k in range(min(2, axes.shape[0])):
-        axis = axes[k] * np.sign(axes[k][np.argmax(np.abs(axes[k]))])
+    for k, index in enumerate(order):
+        axis = vectors[:, index] * np.sign(vectors[np.argmax(np.abs(vectors[:, index])), index])
         coords[:, k] = centred @ axis
-        explained[k] = float(singular[k] ** 2) / total
+        explained[k] = max(float(variances[index]), 0.0) / total
     return coords, (round(explained[0], 4), round(explained[1], 4))
 
 
 def voice_consistency(
-    embeddings: Mapping[str, Sequence[float] | None], settings: VoiceSettings | None = None
+    embeddings: Mapping[str, Sequence[float] | None],
+    settings: VoiceSettings | None = None,
+    unjudged: Collection[str] = (),
 ) -> VoiceConsistency:
     """Return the dataset's voice centroid, each clip's similarity to it and the ``other_voice`` clips.
 
@@ -318,6 +284,9 @@ def voice_consistency(
         Clip name -> embedding (any length, the same for all) or ``None`` for clips without one.
     settings : VoiceSettings, optional
         Uses the centroid and ``other_voice_*`` fields.
+    unjudged : collection of str
+        Clips whose evidence is not clean (noisy, too short, mostly silent): they get a
+        similarity but take no part in the centroid, the threshold or the flags.
 
     Raises
     ------
@@ -325,12 +294,19 @@ def voice_consistency(
         ``settings.other_voice_method`` is not one of :data:`METHODS`, or the embeddings differ
         in length.
     """
-    settings = settings or VoiceSettings()
+    with one_blas_thread():
+        return _voice_consistency(embeddings, settings or VoiceSettings(), unjudged)
+
+
+def _voice_consistency(
+    embeddings: Mapping[str, Sequence[float] | None], settings: VoiceSettings, unjudged: Collection[str]
+) -> VoiceConsistency:
     if settings.other_voice_method not in METHODS:
         raise ValueError(
             f"Unknown other_voice_method {settings.other_voice_method!r}; choose one of {', '.join(METHODS)}."
         )
-    names = [name for name, vector in embeddings.items() if vector is not None]
+    embedded = [name for name, vector in embeddings.items() if vector is not None]
+    names = [name for name in embedded if name not in set(unjudged)]
     similarity: dict[str, float | None] = dict.fromkeys(embeddings)
     if not names:
         return VoiceConsistency(
@@ -341,9 +317,11 @@ def voice_consistency(
             None,
             None,
             method=settings.other_voice_method,
-            message="No clip has a voice embedding.",
+            message="No clip has a voice embedding from clean evidence."
+            if embedded
+            else "No clip has a voice embedding.",
         )
-    lengths = {len(embeddings[name]) for name in names}  # type: ignore[arg-type]
+    lengths = {len(embeddings[name]) for name in embedded}  # type: ignore[arg-type]
     if len(lengths) > 1:
         raise ValueError(
             f"Embeddings differ in length ({sorted(lengths)}); embed all clips with the same encoder."
@@ -351,25 +329,29 @@ def voice_consistency(
     matrix = np.array([embeddings[name] for name in names], dtype=np.float64)
     centroid = robust_centroid(matrix, settings.centroid_trim_share, settings.centroid_iterations)
     sims = _unit_rows(matrix) @ centroid
-    for name, value in zip(names, sims, strict=True):
+    everyone = np.array([embeddings[name] for name in embedded], dtype=np.float64)
+    for name, value in zip(embedded, _unit_rows(everyone) @ centroid, strict=True):
         similarity[name] = round(float(value), 4)
     median = float(np.median(sims))
     spread = max(_MAD_TO_SIGMA * float(np.median(np.abs(sims - median))), settings.other_voice_min_spread)
-    coords, explained = pca_map(matrix)
+    coords, explained = pca_map(everyone)
     common: dict[str, Any] = {
+        "centroid_clips": len(names),
         "centroid": tuple(round(float(v), 6) for v in centroid),
         "similarity": similarity,
         "median_similarity": round(median, 4),
         "spread": round(spread, 4),
         "map_xy": {
-            name: (round(float(x), 4), round(float(y), 4)) for name, (x, y) in zip(names, coords, strict=True)
+            name: (round(float(x), 4), round(float(y), 4))
+            for name, (x, y) in zip(embedded, coords, strict=True)
         },
         "map_explained": explained,
         "method": settings.other_voice_method,
     }
     if len(names) < settings.other_voice_min_clips:
         message = (
-            f"Only {len(names)} clips have a voice embedding (fewer than {settings.other_voice_min_clips}): "
+            f"Only {len(names)} clips have a voice embedding from clean evidence "
+            f"(fewer than {settings.other_voice_min_clips}): "
             "no reliable dataset voice, nothing flagged."
         )
         return VoiceConsistency(other_voice=(), threshold=None, message=message, **common)

@@ -78,13 +78,13 @@ from typing import Any
 import numpy as np
 import scipy.ndimage
 
+from svcqa.audio.resample import resample
 from svcqa.core.settings import PitchSettings
 from svcqa.dataset.pitch import (
     F0Track,
     PitchStats,
     pitch_stats,
     prepare_mono,
-    resample,
     track_f0,
     voiced_runs,
 )

@@ -17,14 +17,16 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from svcqa.core.settings import Settings
-from svcqa.prepare.execute import PrepareResult
 from svcqa.prepare.plan import PreparePlan, exclusion_reasons
 from svcqa.prepare.slicer import Problem, SliceBatch, SlicePlan
+
+if TYPE_CHECKING:  # pandas and the executor (scipy, pyloudnorm) load only for the tables
+    import pandas as pd
+
+    from svcqa.prepare.execute import PrepareResult
 
 _SAFE_NAME = re.compile(r"[A-Za-z0-9._-]+")
 CHOICE_COLUMNS = ("include", "path", "flags", "excluded_by", "duration_s")
@@ -37,6 +39,8 @@ def choices_frame(rows: Sequence[Mapping[str, Any]], settings: Settings) -> pd.D
     ``include`` starts as the flag-based decision; ``excluded_by`` names the flags behind an
     exclusion (empty for a clip used by default), which :func:`overrides_from` compares against.
     """
+    import pandas as pd
+
     records = [
         {
             "include": not (reasons := exclusion_reasons(row, settings)),
@@ -62,6 +66,8 @@ def overrides_from(choices: pd.DataFrame) -> dict[str, bool]:
 
 def pieces_frame(plan: SlicePlan) -> pd.DataFrame:
     """Return one row per piece a slice plan keeps or drops: number, start, end and length in seconds."""
+    import pandas as pd
+
     spans = [(piece, True) for piece in plan.pieces] + [(piece, False) for piece in plan.dropped]
     spans.sort(key=lambda item: item[0].start_s)
     return pd.DataFrame(
@@ -81,6 +87,8 @@ def pieces_frame(plan: SlicePlan) -> pd.DataFrame:
 
 def plan_frame(plan: PreparePlan) -> pd.DataFrame:
     """Return one row per source file: whether it is used, its actions, its outputs and why."""
+    import pandas as pd
+
     return pd.DataFrame(
         [
             {
@@ -115,6 +123,8 @@ def unsafe_output_names(plan: PreparePlan) -> list[str]:
 
 def written_frame(result: PrepareResult) -> pd.DataFrame:
     """Return one row per clip a run wrote: output, source, length, loudness, peak, actions."""
+    import pandas as pd
+
     return pd.DataFrame(
         [
             {
@@ -133,6 +143,8 @@ def written_frame(result: PrepareResult) -> pd.DataFrame:
 
 def problems_frame(problems: Sequence[Problem]) -> pd.DataFrame:
     """Return the problems as a two-column table (path, message)."""
+    import pandas as pd
+
     return pd.DataFrame([p.to_dict() for p in problems], columns=["path", "message"])
 
 

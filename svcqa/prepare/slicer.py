@@ -23,14 +23,14 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from svcqa.audio.decode import read
+from svcqa.audio import decode
 from svcqa.audio.encode import wav_bytes
 from svcqa.core.errors import AudioError, DatasetError, SvcqaError, WorkspaceError
 from svcqa.core.files import atomic_write_bytes, remove_partials
@@ -43,8 +43,13 @@ PRESETS: dict[str, SlicerSettings] = SLICER_PRESETS
 
 SHORT_PIECE_POLICIES = ("merge", "drop")
 SLICE_LIMIT = "slicing (limits.slice_max_s in the settings)"
+READ_CHUNK_S = 30.0
+"""The slicer decodes its source in chunks this long (as :func:`svcqa.audio.decode.read` does):
+memory stays flat whatever the recording's length."""
 _RMS_WINDOW_HOPS = 4
 """The RMS window spans four hops (40 ms at the default hop), as the Audio Slicer's does."""
+
+
 @dataclass(frozen=True)
 class Piece(Record):
     """One span of the source kept as a clip, in seconds from the start of the file."""
@@ -131,7 +136,9 @@ def preset(name: str, base: SlicerSettings | None = None) -> SlicerSettings:
     if name not in PRESETS:
         raise SvcqaError(f"Unknown slicer preset {name!r}; choose one of: {', '.join(PRESETS)}.")
     chosen = PRESETS[name]
-    return dataclasses.replace(base or SlicerSettings(), **{f: getattr(chosen, f) for f in SLICER_PRESET_FIELDS})
+    return dataclasses.replace(
+        base or SlicerSettings(), **{f: getattr(chosen, f) for f in SLICER_PRESET_FIELDS}
+    )
 
 
 def matching_preset(settings: SlicerSettings) -> str | None:
@@ -166,6 +173,41 @@ def check_settings(settings: SlicerSettings) -> None:
         )
 
 
+def hop_energies(chunks: Iterable[np.ndarray], hop_samples: int) -> tuple[np.ndarray, int]:
+    """Return the energy of each hop of a stream of audio chunks and the stream's length in samples.
+
+    Parameters
+    ----------
+    chunks : iterable of np.ndarray [shape=(n,) or (n, channels)]
+        Consecutive pieces of one recording; channels are averaged. Only one chunk and less
+        than a hop of the last are held at a time, so a recording of any length fits.
+    hop_samples : int > 0
+
+    Returns
+    -------
+    energies : np.ndarray [shape=(ceil(n / hop_samples),)]
+        Sum of squares per hop; the last entry covers a partial hop when ``n`` is not a multiple.
+    n : int
+    """
+    parts: list[np.ndarray] = []
+    leftover = np.zeros(0, dtype=np.float32)
+    n = 0
+    for chunk in chunks:
+        mono = chunk if chunk.ndim == 1 else chunk.mean(axis=1, dtype=np.float32)
+        n += mono.shape[0]
+        if leftover.size:
+            mono = np.concatenate([leftover, mono])
+        full = mono.shape[0] // hop_samples
+        blocks = np.ascontiguousarray(mono[: full * hop_samples], dtype=np.float32).reshape(full, hop_samples)
+        # einsum sums squares block by block without a squared copy of a long recording.
+        parts.append(np.einsum("ij,ij->i", blocks, blocks).astype(np.float64))
+        leftover = mono[full * hop_samples :]
+    if leftover.size:
+        tail = leftover.astype(np.float64)
+        parts.append(np.array([tail @ tail]))
+    return (np.concatenate(parts) if parts else np.zeros(0)), n
+
+
 def frame_rms(mono: np.ndarray, hop_samples: int, window_hops: int) -> np.ndarray:
     """Return the RMS of ``mono`` per hop (linear amplitude), frame ``t`` centred on sample ``t * hop``.
 
@@ -183,15 +225,12 @@ def frame_rms(mono: np.ndarray, hop_samples: int, window_hops: int) -> np.ndarra
     -------
     np.ndarray [shape=(n // hop_samples + 1,)]
     """
-    n = mono.shape[0]
-    full = n // hop_samples
-    energy = np.empty(full + (1 if n % hop_samples else 0), dtype=np.float64)
-    blocks = mono[: full * hop_samples].reshape(full, hop_samples)
-    # einsum sums squares block by block without a squared copy of a long recording.
-    energy[:full] = np.einsum("ij,ij->i", blocks, blocks)
-    if n % hop_samples:
-        tail = mono[full * hop_samples :].astype(np.float64)
-        energy[full] = float(tail @ tail)
+    energy, n = hop_energies([mono], hop_samples)
+    return _rms_from_energies(energy, n, hop_samples, window_hops)
+
+
+def _rms_from_energies(energy: np.ndarray, n: int, hop_samples: int, window_hops: int) -> np.ndarray:
+    """Return the windowed RMS per frame (see :func:`frame_rms`) from per-hop energies."""
     cumulative = np.concatenate(([0.0], np.cumsum(energy)))
     centres = np.arange(n // hop_samples + 1)
     lo = np.clip(centres - window_hops // 2, 0, energy.size)
@@ -218,16 +257,25 @@ def plan_slices(
     SlicePlan
         Pieces in time order, each between ``min_piece_s`` and ``max_piece_s`` long.
     """
-    settings = settings or SlicerSettings()
-    check_settings(settings)
     if samples.ndim not in (1, 2) or sample_rate_hz <= 0:
         raise ValueError("samples must be shaped (n,) or (n, channels) and sample_rate_hz positive")
-    mono = samples if samples.ndim == 1 else samples.mean(axis=1)
-    mono = np.ascontiguousarray(mono, dtype=np.float32)
-    n = mono.shape[0]
+    return plan_stream([samples], sample_rate_hz, settings)
+
+
+def plan_stream(
+    chunks: Iterable[np.ndarray], sample_rate_hz: int, settings: SlicerSettings | None = None
+) -> SlicePlan:
+    """Return where to cut a recording given as consecutive chunks (see :func:`plan_slices`).
+
+    Only the per-hop energies are kept (8 bytes per 10 ms), so a recording of any length is
+    planned in constant memory.
+    """
+    settings = settings or SlicerSettings()
+    check_settings(settings)
     hop = max(round(sample_rate_hz * settings.hop_size_ms / 1000), 1)
     min_interval = round(settings.min_interval_ms / settings.hop_size_ms)
-    rms = frame_rms(mono, hop, min(min_interval, _RMS_WINDOW_HOPS))
+    energy, n = hop_energies(chunks, hop)
+    rms = _rms_from_energies(energy, n, hop, min(min_interval, _RMS_WINDOW_HOPS))
 
     spans = _silence_spans(rms, settings)
     piece_frames = _keep_between(spans, rms.size)
@@ -366,14 +414,18 @@ def slice_file(
     progress: Callable[[float, str], None] | None = None,
     stem: str | None = None,
     max_input_s: float | None = None,
+    chunk_s: float = READ_CHUNK_S,
 ) -> SliceResult:
     """Return the pieces of ``source`` written as WAV files ``<stem>_001.wav``... in ``out_dir``.
 
     ``stem`` defaults to the source's own stem. A source longer than ``max_input_s`` (default
     ``LimitSettings().slice_max_s``) is refused before decoding.
 
-    The source is only read. Each piece keeps the source's sample rate and channels and is
-    written under a temporary name, then renamed, so a killed run leaves no partial clip.
+    The source is only read, twice and in chunks of ``chunk_s``: once to plan the cuts
+    (per-hop energies only), once to write each piece as soon as its last sample has been
+    decoded. Memory therefore stays at a chunk plus a piece whatever the recording's length.
+    Each piece keeps the source's sample rate and channels and is written under a temporary
+    name, then renamed, so a killed run leaves no partial clip.
 
     Raises :class:`AudioError` when the source cannot be decoded or is too long and
     :class:`WorkspaceError` when ``out_dir`` cannot be written.
@@ -382,23 +434,42 @@ def slice_file(
     check_settings(settings)
     limit_s = LimitSettings().slice_max_s if max_input_s is None else max_input_s
     try:
-        samples, sample_rate_hz = read(source, max_duration_s=limit_s, work=SLICE_LIMIT)
+        info = decode.probe(source)
+        chunks = decode.iter_chunks(source, info, chunk_s, max_duration_s=limit_s, work=SLICE_LIMIT)
+        plan = plan_stream(chunks, info.sample_rate, settings)
     except AudioError as exc:
         raise AudioError(f"Cannot slice {source}: {exc}") from exc
-    plan = plan_slices(samples, sample_rate_hz, settings)
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise WorkspaceError(f"Cannot create {out_dir}: {exc}. Choose a writable folder.") from exc
     remove_partials(out_dir)
-    outputs = []
-    for index, piece in enumerate(plan.pieces):
-        target = out_dir / piece_name(stem or source.stem, index, len(plan.pieces))
-        clip = samples[piece.frames(sample_rate_hz)]
-        atomic_write_bytes(target, wav_bytes(clip, sample_rate_hz, settings.output_subtype))
-        outputs.append(target)
-        if progress is not None:
-            progress((index + 1) / len(plan.pieces), f"Wrote {target.name}")
+    targets = [
+        out_dir / piece_name(stem or source.stem, i, len(plan.pieces)) for i in range(len(plan.pieces))
+    ]
+    spans = [piece.frames(info.sample_rate) for piece in plan.pieces]
+    outputs: list[Path] = []
+    parts: list[np.ndarray] = []
+    position = 0
+    try:
+        for chunk in decode.iter_chunks(source, info, chunk_s):
+            end = position + chunk.shape[0]
+            while len(outputs) < len(spans):
+                span = spans[len(outputs)]
+                if span.start < end and span.stop > position:
+                    parts.append(chunk[max(span.start - position, 0) : span.stop - position])
+                if span.stop > end:
+                    break
+                target = targets[len(outputs)]
+                piece = np.concatenate(parts) if parts else chunk[:0]
+                atomic_write_bytes(target, wav_bytes(piece, info.sample_rate, settings.output_subtype))
+                outputs.append(target)
+                parts = []
+                if progress is not None:
+                    progress(len(outputs) / len(spans), f"Wrote {target.name}")
+            position = end
+    except AudioError as exc:
+        raise AudioError(f"Cannot slice {source}: {exc}") from exc
     return SliceResult(source=source, outputs=tuple(outputs), plan=plan)
 
 
