@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 from svcqa.core.workspace import Workspace
 from svcqa.demo.singer import PLANTED, create_demo
 from svcqa.demo.synth import sung_phrase
+from tests.audit_wait import run_audited, wait_for_audit
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
 PLANTED_FLAGS = set(PLANTED.values())
@@ -25,8 +26,7 @@ def demo_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _run(root: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
     monkeypatch.setenv("SVCQA_WORKSPACE", str(root))
-    at = AppTest.from_file(APP, default_timeout=180)
-    at.run()
+    at = run_audited(AppTest.from_file(APP, default_timeout=180), root)
     assert not at.exception, at.exception
     return at
 
@@ -76,6 +76,8 @@ def test_empty_workspace_offers_the_demo(tmp_path: Path, monkeypatch: pytest.Mon
     assert any("No recordings yet" in i.value for i in at.info)
     at.button(key="create_demo").click().run()
     assert not at.exception
+    assert wait_for_audit(root) is not None  # the demo's clips are audited in the background
+    at.run()
     assert (root / "recordings" / "demo_singer" / "short_take.wav").exists()
     assert at.metric
 

@@ -13,6 +13,7 @@ from svcqa.core.workspace import Workspace
 from svcqa.demo.singer import SPEAKER, create_demo
 from svcqa.prepare.execute import manifest_path, renames_path
 from tests.audio_files import tree_fingerprint
+from tests.audit_wait import run_audited, wait_for_audit
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
 SAFE_NAME = re.compile(r"[A-Za-z0-9._-]+")
@@ -29,7 +30,9 @@ def _prepare_page(root: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
     monkeypatch.setenv("SVCQA_WORKSPACE", str(root))
     at = AppTest.from_file(APP, default_timeout=180)
     at.run()
-    at.switch_page("app_pages/prepare.py").run()
+    wait_for_audit(root)  # the Dataset page opened first and audited the recordings
+    at.switch_page("app_pages/prepare.py")
+    run_audited(at, root)
     assert not at.exception, at.exception
     return at
 

@@ -130,6 +130,13 @@ MIGRATIONS: tuple[str, ...] = (
         revoked_at REAL
     );
     """,
+    """
+    CREATE TABLE audit_progress (
+        folder TEXT PRIMARY KEY,
+        data TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    """,
 )
 
 
