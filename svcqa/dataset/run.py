@@ -363,7 +363,7 @@ class _Recorder:
             except WorkspaceError:  # a full disk: keep measuring, stop trying to store
                 self.store = None
         state = self.state(m.path)
-        self._progress(state.fraction, f"Measured {m.path} ({state.describe()})")
+        self._progress(state.fraction, f"Measured {m.path}: {state.describe()}")
         self.report(current=m.path)
 
 

@@ -214,13 +214,13 @@ def _plan_table(plan: PreparePlan) -> None:
     m2.metric("Clips to write", outputs)
     m3.metric("Excluded", len(plan.entries) - len(plan.included))
     frame = prepare_report.plan_frame(plan)
-    counts = {action: int(plan_mask(frame, action).sum()) for action in _PLAN_ACTIONS}
+    counts = {show: int(plan_mask(frame, show).sum()) for show in (*PLAN_SHOW_FIXED, *_PLAN_ACTIONS)}
     options = [*PLAN_SHOW_FIXED, *(a for a in _PLAN_ACTIONS if counts[a])]
     show = st.segmented_control(
         "Show in the plan",
         options,
         default=options[0],
-        format_func=lambda o: f"{o} ({counts[o]})" if o in counts else o,
+        format_func=lambda o: f"{o} ({counts[o]:,})",
         key=state.PREP_PLAN_SHOW,
     )
     shown = frame[plan_mask(frame, show or options[0])]
