@@ -82,7 +82,9 @@ def test_empty_workspace_offers_the_demo(tmp_path: Path, monkeypatch: pytest.Mon
     assert at.metric
 
 
-def test_mixed_verdict_speech_clips_and_pitch_coverage(demo_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_mixed_verdict_speech_clips_and_pitch_coverage(
+    demo_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     high_song = sung_phrase([74, 76, 77, 79, 77, 76], 2.0, 44_100, seed=5)
     sf.write(demo_root / "songs" / "high_song.wav", high_song, 44_100)
     at = _run(demo_root, monkeypatch)
@@ -105,3 +107,38 @@ def test_voice_map_and_voice_columns(demo_root: Path, monkeypatch: pytest.Monkey
     clean = [p for p in table["path"] if p.startswith("demo_singer/phrase_") and "copy" not in p]
     assert all("other_voice" not in flagged[p] and "noisy" not in flagged[p] for p in clean)
     assert any("Click a point" in c.value for c in at.caption)
+
+
+def test_next_flagged_clip_steps_through_the_flagged_clips(
+    demo_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = _run(demo_root, monkeypatch)
+    table = at.dataframe[0].value
+    flagged = [p for p, f in zip(table["path"], table["flags"], strict=True) if f]
+    assert any(
+        f"{len(table)} of {len(table)} clips shown, {len(flagged)} flagged" in c.value for c in at.caption
+    )
+    at.button(key="clip_next").click().run()
+    assert at.session_state["clip_pick"] == flagged[0]
+    assert any(f"(flagged clip 1 of {len(flagged)})" in m.value for m in at.markdown)
+    at.button(key="clip_next").click().run()
+    assert at.session_state["clip_pick"] == flagged[1]
+    assert any(f"(flagged clip 2 of {len(flagged)})" in m.value for m in at.markdown)
+    at.button(key="clip_prev").click().run()
+    assert at.session_state["clip_pick"] == flagged[0]
+    assert len(at.get("audio")) >= 1
+
+
+def test_an_unreadable_clip_shows_its_error_in_the_problem_column(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "ws"
+    singer = root / "recordings" / "singer"
+    singer.mkdir(parents=True)
+    sf.write(singer / "fine.wav", sung_phrase([60, 62, 64], 1.0, 44_100, seed=1), 44_100)
+    (singer / "broken.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEgarbage" * 20)
+    at = _run(root, monkeypatch)
+    table = at.dataframe[0].value.set_index("path")
+    assert table.loc["singer/broken.wav", "problem"].startswith("Cannot decode: ")
+    assert table.loc["singer/fine.wav", "flags"] == ""
+    assert any("2 of 2 clips shown, 1 flagged" in c.value for c in at.caption)

@@ -114,3 +114,35 @@ def test_workspace_without_recordings_says_where_to_put_them(
     at = _prepare_page(tmp_path / "empty", monkeypatch)
     assert any("recordings/<speaker>/" in info.value for info in at.info)
     assert "prep_run" not in [b.key for b in at.button]
+
+
+def test_bulk_choices_filters_and_plan_groups(demo_ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = _prepare_page(demo_ws.root, monkeypatch)
+    at.text_input(key="prep_speaker").input("demo_bulk").run()
+    plan = _table(at, "why").set_index("source")
+    assert not plan.loc["short_take.wav", "include"]
+
+    # Use every too_short clip at once, then leave every noisy clip (used by default) out.
+    at.selectbox(key="prep_bulk_flag").select("too_short").run()
+    at.button(key="prep_bulk_include_flag").click().run()
+    plan = _table(at, "why").set_index("source")
+    assert plan.loc["short_take.wav", "include"]
+    assert "your choice" in plan.loc["short_take.wav", "why"]
+    noisy = [
+        p for p, f in zip(plan.index, _table(at, "excluded_by")["flags"], strict=True) if "noisy" in f.split()
+    ]
+    assert noisy and plan.loc[noisy, "include"].all()
+    at.selectbox(key="prep_bulk_flag").select("noisy").run()
+    at.button(key="prep_bulk_exclude_flag").click().run()
+    plan = _table(at, "why").set_index("source")
+    assert not plan.loc[noisy, "include"].any()
+
+    # The include table and the plan show only what is asked for.
+    at.selectbox(key="prep_choices_show").select("your choices").run()
+    assert sorted(at.data_editor(key="prep_choices").value["path"]) == sorted(["short_take.wav", *noisy])
+    at.selectbox(key="prep_choices_show").select("left out").run()
+    left_out = at.data_editor(key="prep_choices").value
+    assert not left_out["include"].any() and "short_take.wav" not in set(left_out["path"])
+    at.segmented_control(key="prep_plan_show").set_value("your choices").run()
+    assert sorted(_table(at, "why")["source"]) == sorted(["short_take.wav", *noisy])
+    assert any(f"{1 + len(noisy)} of " in c.value and "source files shown" in c.value for c in at.caption)
