@@ -17,7 +17,6 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -28,6 +27,7 @@ from svcqa.core.workspace import Workspace
 from svcqa.dataset import audit_job
 from tests.browser import CHROMIUM, REPO, chromium_page, running_server
 from tests.scale_dataset import PLANTED, write_scale_dataset
+from tests.scale_flow import review_steps
 
 pytestmark = [
     pytest.mark.slow,
@@ -40,7 +40,6 @@ pytestmark = [
 CLIPS = 1500
 TOUCHED = 600
 """Clips changed before the mid-audit reload: the audit measures these again, and only these."""
-IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
 TIMINGS = REPO / "test-artifacts" / "scale_timings.json"
 _PROGRESS = re.compile(r"([\d,]+) of 1,500 files")
 
@@ -48,16 +47,6 @@ _PROGRESS = re.compile(r"([\d,]+) of 1,500 files")
 def _slack() -> float:
     """Return how much slower than a quiet machine this one runs now (at least 1)."""
     return max(1.0, os.getloadavg()[0] / (os.cpu_count() or 1))
-
-
-def _timed(page: object, action: Callable[[], None], *texts: str) -> float:
-    """Return the seconds from ``action`` until every text in ``texts`` shows and the page is idle."""
-    start = time.perf_counter()
-    action()
-    for text in texts:
-        page.get_by_text(text).first.wait_for(timeout=120_000)  # type: ignore[attr-defined]
-    page.wait_for_selector(IDLE, timeout=120_000)  # type: ignore[attr-defined]
-    return time.perf_counter() - start
 
 
 def _progress_shown(page: object) -> int | None:
@@ -100,48 +89,9 @@ def test_dataset_page_at_1500_clips(tmp_path: Path) -> None:
 
     touched = sorted(ws.recordings.rglob("*.wav"))[:TOUCHED]
     with running_server(ws.root) as url, chromium_page() as page:
-        all_shown = f"{CLIPS:,} of {CLIPS:,} clips shown"
-        figures["first_open_s"] = _timed(
-            page, lambda: page.goto(url, wait_until="domcontentloaded"), all_shown
-        )
+        figures.update(review_steps(page, url, CLIPS, planted["too_short"]))
+        slack = _slack()
         assert audit_job.latest(ws, ws.recordings) is None, "the page measured what the CLI had measured"
-        figures["warm_open_s"] = _timed(page, lambda: page.reload(wait_until="domcontentloaded"), all_shown)
-        page.wait_for_selector('[data-testid="stDataFrame"] canvas', timeout=30_000)
-
-        def pick_flag() -> None:
-            page.locator('[data-testid="stMultiSelect"]').first.click()
-            page.keyboard.type("too_short")
-            page.keyboard.press("Enter")
-            page.keyboard.press("Escape")
-
-        n_short = len(planted["too_short"])
-        figures["filter_s"] = _timed(page, pick_flag, f"{n_short} of {CLIPS:,} clips shown")
-        second = planted["too_short"][1]
-        search = page.get_by_label("Search file names")
-        figures["search_s"] = _timed(
-            page,
-            lambda: (search.fill(Path(second).stem), search.press("Enter")),
-            f"1 of {CLIPS:,} clips shown",
-        )
-
-        grid = page.locator('[data-testid="stDataFrame"]').first.bounding_box()
-        start = time.perf_counter()
-        page.mouse.click(grid["x"] + 18, grid["y"] + 35 + 17)  # the first row's tick box
-        page.wait_for_function(
-            "() => { const a = document.querySelector('audio'); return a && a.src && !a.paused }",
-            timeout=60_000,
-        )
-        figures["tick_to_playing_s"] = time.perf_counter() - start
-        page.wait_for_selector(IDLE, timeout=60_000)
-        assert f"singer/{second}" in page.inner_text("body")
-        assert page.locator('[data-testid="stPlotlyChart"]').count() >= 1  # its waveform
-
-        _timed(page, lambda: (search.fill(""), search.press("Enter")), f"{n_short} of {CLIPS:,} clips shown")
-        page.evaluate("document.activeElement.blur()")  # leave the search box: keys go to the page
-        figures["next_flagged_s"] = _timed(
-            page, lambda: page.keyboard.press("n"), f"(flagged clip 3 of {n_short})"
-        )
-        assert f"singer/{planted['too_short'][2]}" in page.inner_text("body")
 
         # A reload and a second tab in the middle of an audit attach to it and lose nothing.
         now_s = time.time()
@@ -168,6 +118,7 @@ def test_dataset_page_at_1500_clips(tmp_path: Path) -> None:
         assert len(jobs.list_jobs(ws, audit_job.JOB_KIND)) == 1, (
             "a reload or a second tab started another audit"
         )
+        all_shown = f"{CLIPS:,} of {CLIPS:,} clips shown"
         page.get_by_text(all_shown).first.wait_for(timeout=300_000)
         other_tab.get_by_text(all_shown).first.wait_for(timeout=60_000)
 
@@ -177,7 +128,6 @@ def test_dataset_page_at_1500_clips(tmp_path: Path) -> None:
     assert _stored_fresh(ws, touched) == TOUCHED
     assert sum(len(v) for v in planted.values()) == sum(PLANTED.values())
 
-    slack = _slack()
     figures["slack"] = slack
     TIMINGS.parent.mkdir(parents=True, exist_ok=True)
     TIMINGS.write_text(json.dumps({k: round(v, 3) for k, v in figures.items()}, indent=2) + "\n")

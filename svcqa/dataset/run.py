@@ -148,7 +148,7 @@ def format_duration(seconds: float) -> str:
     """
     if seconds < 90:
         return f"{max(seconds, 0):.0f} s"
-    if seconds < 5400 - 1:
+    if seconds < 5400:
         return f"{seconds / 60:.0f} min"
     return f"{seconds / 3600:.1f} h"
 
@@ -195,11 +195,9 @@ def user_cache_path() -> Path:
 
 
 def default_cache_path(dataset_dir: Path) -> Path:
-    """Return the database to cache in: the enclosing initialised workspace's, else the user cache."""
-    for parent in (dataset_dir, *dataset_dir.parents):
-        if Workspace(parent).is_initialised:
-            return Workspace(parent).db_path
-    return user_cache_path()
+    """Return the database to cache in: that of the workspace the folder is in, else the user cache."""
+    workspace = enclosing_workspace(dataset_dir)
+    return workspace.db_path if workspace is not None else user_cache_path()
 
 
 def measure_key(settings: Settings, with_voice: bool) -> str:
