@@ -10,7 +10,9 @@ import streamlit as st
 from svcqa.core.errors import SvcqaError
 from svcqa.core.uploads import save_upload
 from svcqa.core.workspace import AUDIO_EXTENSIONS
-from svcqa.cover import pipeline as cover
+from svcqa.cover import jobs as cover_jobs
+from svcqa.cover import pipeline
+from svcqa.cover.records import CoverRequest
 from svcqa.train.checkpoints import list_checkpoints
 from svcqa.ui import cover_form, state
 
@@ -23,7 +25,7 @@ st.caption(
     "setting only re-makes what depends on it. Your song in `songs/` is only read."
 )
 
-job = cover.latest_job(ws)
+job = cover_jobs.latest_job(ws)
 busy = job is not None and job.running
 if job is not None:
     cover_form.job_panel(ws, job, base.cover.refresh_s)
@@ -61,21 +63,23 @@ if not registered:
         "No trained checkpoint is registered yet: train a model first (its G_<step>.pth files register themselves)."
     )
     st.stop()
-checkpoint_sha, cover_settings = cover_form.conversion_inputs(base.cover, registered)
+checkpoint_sha, cover_settings = cover_form.conversion_inputs(base.cover, base.conversion, registered)
 
 st.subheader("4. Mix")
 mix_settings, export_format = cover_form.mix_inputs(base.mix, base.cover)
 cover_settings = dataclasses.replace(cover_settings, export_format=export_format)
 
-request = cover.CoverRequest(
+request = CoverRequest(
     song=str(song),
     checkpoint=checkpoint_sha,
     separation=separation_settings,
     mix=mix_settings,
     cover=cover_settings,
+    conversion=base.conversion,
+    loudness=base.loudness,
 )
 try:
-    planned = cover.plan(ws, request)
+    planned = pipeline.plan(ws, request)
 except SvcqaError as exc:
     st.error(str(exc))
     st.stop()
@@ -94,7 +98,7 @@ if run_all or rerun is not None:
         dataclasses.replace(base, separation=separation_settings, mix=mix_settings, cover=cover_settings)
     )
     try:
-        cover.start_job(ws, dataclasses.replace(request, rerun=rerun))
+        cover_jobs.start_job(ws, dataclasses.replace(request, rerun=rerun))
     except SvcqaError as exc:
         st.error(str(exc))
     else:

@@ -105,8 +105,8 @@ else:
     st.caption("No excerpt chosen yet: pick a window above and add it.")
 
 st.subheader("3. Settings")
-config_path = render.model_config_path(ws)
-speakers = list(render.model_speakers(config_path)) if config_path.is_file() else []
+config_path = svc.model_config_path(ws)
+speakers = list(svc.model_speakers(config_path)) if config_path.is_file() else []
 st.session_state.setdefault(state.RENDER_TRANSPOSE, rs.transpose_semitones)
 st.session_state.setdefault(state.RENDER_F0_METHOD, rs.f0_method)
 st.session_state.setdefault(state.RENDER_SPEAKER, rs.speaker)
@@ -129,10 +129,11 @@ if st.session_state[state.RENDER_SPEAKER] not in speaker_options:
 c3.selectbox(
     "Speaker",
     speaker_options,
-    format_func=lambda s: s or (f"{speakers[0]} (first)" if speakers else "the model's first"),
+    format_func=lambda s: s or (f"{speakers[0]} (lowest id)" if speakers else "the model's lowest id"),
     key=state.RENDER_SPEAKER,
 )
 c4.number_input("Render from step", min_value=0, step=1000, key=state.RENDER_MIN_STEP)
+st.caption(svc.describe_conversion(settings.conversion))
 st.checkbox(
     "Render only while training is stopped",
     key=state.RENDER_WAIT_TRAINING,

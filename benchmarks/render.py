@@ -9,7 +9,7 @@ in ``--workdir`` for the next run. Both sides start cold, as separate processes:
 as one ``python -m svcqa render`` call (Python start, ContentVec, features, K decodes, loudness
 matching), the baseline as K ``svc infer`` calls. ``--baseline-threads N`` runs ``svc infer``
 with N torch threads (default: torch's own choice, as users run it); svcqa uses its
-``RenderSettings.cpu_threads`` (half the cores) on the CPU.
+``ConversionSettings.cpu_threads`` (half the cores) on the CPU.
 """
 
 from __future__ import annotations
@@ -137,7 +137,7 @@ def time_svc_infer(
 def time_svcqa(ws: Workspace, song: Path, env: dict[str, str], device: str, count: int) -> tuple[float, dict]:
     """Return the seconds one ``python -m svcqa render`` call takes, and its JSON."""
     settings = ws.load_settings()
-    ws.save_settings(settings.with_section("render", device=device))
+    ws.save_settings(settings.with_section("conversion", device=device))
     out = ws.root / "svcqa.json"
     argv = [
         sys.executable,

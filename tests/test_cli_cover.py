@@ -13,7 +13,7 @@ import pytest
 import soundfile as sf
 
 from svcqa.demo.tiny_separation_model import TINY_MODELS, build_tiny_separation_models
-from svcqa.engines.separation import MODEL_ENV_VAR
+from svcqa.engines.separation_models import MODEL_ENV_VAR
 from tests.audio_files import tree_fingerprint
 
 REPO = Path(__file__).resolve().parent.parent

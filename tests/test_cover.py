@@ -1,8 +1,8 @@
 """The song-to-cover pipeline: per-stage caching, re-runs, failures, and the song left alone.
 
 Separation runs through the real audio-separator with the tiny stand-in models; conversion uses
-a small test converter (a gain), so these tests need no trained model. The page test runs the
-real ``svc infer``.
+a small test converter (a gain), so these tests need no trained model. The page test and
+``tests/test_render.py`` run the real conversion engine.
 """
 
 from __future__ import annotations
@@ -20,12 +20,16 @@ import soundfile as sf
 
 from svcqa.core import jobs
 from svcqa.core.errors import ModelMissingError, SvcqaError
-from svcqa.core.settings import CoverSettings, MixSettings, SeparationSettings
+from svcqa.core.settings import ConversionSettings, CoverSettings, MixSettings, SeparationSettings
 from svcqa.core.workspace import Workspace
+from svcqa.cover import jobs as cover_jobs
 from svcqa.cover import pipeline as cover
-from svcqa.cover.pipeline import ConversionInput, CoverRequest, run_cover
+from svcqa.cover.conversion import ConversionInput
+from svcqa.cover.pipeline import run_cover
+from svcqa.cover.records import CoverRequest
 from svcqa.demo.tiny_separation_model import TINY_MODELS, build_tiny_separation_models
-from svcqa.engines.separation import MODEL_ENV_VAR
+from svcqa.engines import separation_models
+from svcqa.engines.separation_models import MODEL_ENV_VAR
 from svcqa.train import checkpoints
 from tests.audio_files import tree_fingerprint
 
@@ -309,12 +313,12 @@ def test_request_round_trips_through_json(request_: CoverRequest) -> None:
 
 
 def test_models_for_stage_keep_karaoke_models_apart_and_put_the_current_first(ws: Workspace) -> None:
-    from svcqa.engines.separation import supported_models
+    from svcqa.engines.separation_models import supported_models
 
     catalogue = supported_models(ws.separation_models)
-    vocals = cover.models_for_stage(catalogue, "vocals", current="x.onnx")
-    karaoke = cover.models_for_stage(catalogue, "karaoke")
-    dereverb = cover.models_for_stage(catalogue, "dereverb")
+    vocals = separation_models.models_for_stage(catalogue, "vocals", current="x.onnx")
+    karaoke = separation_models.models_for_stage(catalogue, "karaoke")
+    dereverb = separation_models.models_for_stage(catalogue, "dereverb")
     assert vocals[0] == "x.onnx" and vocals[1] == TINY_MODELS["vocals"].filename
     assert TINY_MODELS["karaoke"].filename not in vocals
     assert karaoke[0] == TINY_MODELS["karaoke"].filename
@@ -325,16 +329,16 @@ def test_models_for_stage_keep_karaoke_models_apart_and_put_the_current_first(ws
 def test_background_job_writes_progress_and_records_the_failed_stage(
     ws: Workspace, warm: CoverRequest, tmp_path: Path
 ) -> None:
-    # Separation is cached, so the job only converts: with ContentVec absent and offline,
-    # svc infer cannot run and the stage fails with the message saying why.
+    # Separation is cached, so the job only converts: with ContentVec absent and offline, the
+    # engine cannot run and the stage fails with the message saying why.
     empty_hf_home = tmp_path / "hf"
-    job = cover.start_job(ws, warm, env={"HF_HOME": str(empty_hf_home), "HF_HUB_OFFLINE": "1"})
-    assert cover.latest_job(ws).id == job.id
+    job = cover_jobs.start_job(ws, warm, env={"HF_HOME": str(empty_hf_home), "HF_HUB_OFFLINE": "1"})
+    assert cover_jobs.latest_job(ws).id == job.id
 
     ended = jobs.wait(ws, job.id, timeout_s=120)
 
     assert ended.state == "failed", jobs.log_tail(ws, job.id)
-    progress = cover.job_progress(ended)
+    progress = cover_jobs.job_progress(ended)
     assert progress.finished
     lines = {s.stage: s.status for s in progress.stages}
     assert lines == {
@@ -343,7 +347,7 @@ def test_background_job_writes_progress_and_records_the_failed_stage(
         "mix": "pending",
     }
     assert "ContentVec" in (progress.error or "")
-    assert cover.job_request(ended) == warm
+    assert cover_jobs.job_request(ended) == warm
     assert "[convert] failed" in jobs.log_tail(ws, job.id)
     shutil.rmtree(empty_hf_home, ignore_errors=True)
 
@@ -353,3 +357,44 @@ def test_vocal_chain_settings_change_nothing_while_the_chain_is_off(
 ) -> None:
     wetter = dataclasses.replace(warm, mix=dataclasses.replace(warm.mix, reverb_wet=0.9, highpass_hz=150.0))
     assert statuses(run_cover(ws, wetter, GainConverter())) == dict.fromkeys(cover.STAGES, "cached")
+
+
+def test_changed_conversion_setting_reruns_the_conversion(ws: Workspace, warm: CoverRequest) -> None:
+    converter = GainConverter()
+    quieter = dataclasses.replace(warm, conversion=ConversionSettings(noise_scale=0.2))
+
+    result = run_cover(ws, quieter, converter)
+
+    # The gain converter ignores the noise, so its file is the same and the mix stays valid.
+    expected = {**dict.fromkeys(cover.SEPARATION_STAGES, "cached"), "convert": "ran", "mix": "cached"}
+    assert statuses(result) == expected
+    assert [call.settings.noise_scale for call in converter.calls] == [0.2]
+    assert result.outcome("convert").record.settings["noise_scale"] == 0.2
+
+
+def test_request_without_conversion_settings_uses_the_workspaces(ws: Workspace, warm: CoverRequest) -> None:
+    saved = ws.load_settings()
+    ws.save_settings(saved.with_section("conversion", silence_threshold_db=-30))
+    converter = GainConverter()
+
+    result = run_cover(ws, warm, converter)
+
+    assert statuses(result)["convert"] == "ran"
+    assert converter.calls[0].settings.silence_threshold_db == -30
+    assert result.outcome("convert").record.settings["slicing"]["db_thresh"] == -30
+
+
+def test_default_speaker_is_the_lowest_id_whatever_the_key_order(
+    ws: Workspace, request_: CoverRequest
+) -> None:
+    (ws.logs_44k / "config.json").write_text(json.dumps({"spk": {"tenor": 1, "alto": 0}}), encoding="utf-8")
+    converter = GainConverter()
+    run_cover(ws, dataclasses.replace(request_, separation=SeparationSettings(stages=())), converter)
+    assert converter.calls[0].speaker == "alto"
+
+
+def test_stage_keys_are_the_ones_stored_before() -> None:
+    # Computed before the pipeline was split: cached stages of existing workspaces stay valid.
+    assert cover.stage_key("vocals", {"audio": "ab" * 32}, {"model": "x.onnx", "mdx_overlap": 0.25}) == (
+        "bad5fbe223394837"
+    )

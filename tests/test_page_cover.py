@@ -1,7 +1,7 @@
 """The Cover page in Streamlit's AppTest: every stage for real, with tiny models, as a background job.
 
 Separation runs audio-separator's ``Separator`` with the tiny stand-in models; conversion runs
-so-vits-svc-fork's ``svc infer`` with the tiny checkpoint trained by ``tests.svc_fixtures``.
+the conversion engine renders use, with the tiny checkpoint trained by ``tests.svc_fixtures``.
 """
 
 from __future__ import annotations
@@ -23,9 +23,10 @@ from streamlit.testing.v1 import AppTest
 
 from svcqa.core import jobs
 from svcqa.core.workspace import Workspace
+from svcqa.cover import jobs as cover_jobs
 from svcqa.cover import pipeline as cover
 from svcqa.demo.tiny_separation_model import TINY_MODELS, build_tiny_separation_models
-from svcqa.engines.separation import MODEL_ENV_VAR
+from svcqa.engines.separation_models import MODEL_ENV_VAR
 from svcqa.train import checkpoints
 from tests.audio_files import tree_fingerprint
 
@@ -96,7 +97,7 @@ def _cover_page() -> AppTest:
 def _wait_for_job(at: AppTest, ws: Workspace) -> jobs.Job:
     """Re-run the page (as the live panel does) until the newest cover job ends; return it."""
     deadline = time.monotonic() + JOB_TIMEOUT_S
-    job = cover.latest_job(ws)
+    job = cover_jobs.latest_job(ws)
     assert job is not None
     while job.running:
         assert time.monotonic() < deadline, jobs.log_tail(ws, job.id)
@@ -110,7 +111,7 @@ def _wait_for_job(at: AppTest, ws: Workspace) -> jobs.Job:
 
 
 def _job_statuses(job: jobs.Job) -> dict[str, str]:
-    progress = cover.job_progress(job)
+    progress = cover_jobs.job_progress(job)
     assert progress is not None and progress.finished
     return {line.stage: line.status for line in progress.stages}
 
@@ -146,7 +147,7 @@ def test_upload_run_every_stage_listen_change_transpose_and_rerun_one_stage(page
     assert at.radio(key="cover_ab").value == "A: original song"
     downloads = {b.key for b in at.get("download_button")} if at.get("download_button") else set()
     assert {"cover_download_cover", "cover_download_converted", "cover_download_instrumental"} <= downloads
-    planned = cover.plan(ws, cover.job_request(job))
+    planned = cover.plan(ws, cover_jobs.job_request(job))
     converted = sf.info(planned.path("convert"))
     assert converted.samplerate == SR and converted.duration == pytest.approx(2.0, abs=0.1)
     mixed = planned.outcome("mix").record.details
@@ -231,3 +232,35 @@ def test_cover_command_reuses_the_pages_stages_and_writes_the_cover(
     assert abs(data["lufs"] - settings.mix.target_lufs) <= 0.5
     assert data["stages"][-1]["stage"] == "mix" and data["stages"][-1]["status"] == "ran"
     assert "Cover:" in done.stdout
+
+
+def test_songs_uploaded_on_the_cover_page_keep_the_songs_size_limit(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    ws = Workspace(tmp_path / "ws").ensure_layout()
+    song = _song_bytes(1.0)
+    ws.save_settings(ws.load_settings().with_section("uploads", max_song_bytes=len(song) - 1))
+    monkeypatch.setenv("SVCQA_WORKSPACE", str(ws.root))
+    at = _cover_page()
+
+    at.file_uploader(key="cover_upload").set_value(("big.wav", song, "audio/wav")).run()
+    at.button(key="cover_upload_save").click().run()
+
+    assert any("over the" in e.value and "limit" in e.value for e in at.error)
+    assert not any(ws.songs.iterdir())
+
+
+def test_cover_page_shows_the_conversion_settings_renders_use(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    ws = Workspace(tmp_path / "ws").ensure_layout()
+    (ws.songs / "song.wav").write_bytes(_song_bytes(1.0))
+    (ws.logs_44k / "config.json").write_text(json.dumps({"spk": {"singer": 0}}), encoding="utf-8")
+    (ws.logs_44k / "G_100.pth").write_bytes(b"stand-in generator")
+    checkpoints.register(ws, ws.logs_44k / "G_100.pth", settle_s=0.01)
+    ws.save_settings(ws.load_settings().with_section("conversion", silence_threshold_db=-33))
+    monkeypatch.setenv("SVCQA_WORKSPACE", str(ws.root))
+
+    at = _cover_page()
+
+    assert any("the same for renders and covers" in c.value and "33 dB" in c.value for c in at.caption)

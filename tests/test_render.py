@@ -7,6 +7,7 @@ the worker renders it once and the tests read what it did.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from collections import Counter
@@ -22,12 +23,23 @@ import torch
 from click.testing import CliRunner
 from streamlit.testing.v1 import AppTest
 
+from svcqa.audio.encode import write_wav
 from svcqa.audio.loudness import integrated_lufs
 from svcqa.cli.main import main
 from svcqa.core import jobs
 from svcqa.core.errors import ModelMissingError
-from svcqa.core.settings import RenderSettings
+from svcqa.core.settings import (
+    ConversionSettings,
+    CoverSettings,
+    LoudnessSettings,
+    RenderSettings,
+    SeparationSettings,
+    Settings,
+)
 from svcqa.core.workspace import Workspace
+from svcqa.cover.conversion import EngineConverter
+from svcqa.cover.pipeline import run_cover
+from svcqa.cover.records import CoverRequest
 from svcqa.demo.synth import silence, sung_phrase
 from svcqa.demo.tiny_models import tiny_env
 from svcqa.engines import svc
@@ -164,7 +176,7 @@ def test_every_checkpoint_past_the_threshold_gets_exactly_one_render(rendered: R
 
 def test_content_and_f0_are_computed_once_per_excerpt_not_per_checkpoint(rendered: Rendered) -> None:
     context = _context(rendered)
-    features = render.ExcerptFeatures.load(
+    features = svc.Features.load(
         render.features_path(rendered.ws, rendered.excerpt.id, context.features_hash)
     )
     sung_chunks = sum(chunk.speech for chunk in features.chunks)
@@ -370,6 +382,7 @@ def test_renders_page_on_a_fresh_workspace_says_what_is_missing(
     assert "No test song yet" in infos
     assert "preprocess and train a model first" in infos
     assert not at.get("audio")
+    assert any("the same for renders and covers" in c.value for c in at.caption)
 
 
 def test_excerpts_are_cut_and_decoded_with_svc_infer_defaults() -> None:
@@ -378,8 +391,9 @@ def test_excerpts_are_cut_and_decoded_with_svc_infer_defaults() -> None:
     from so_vits_svc_fork.inference.core import Svc
 
     defaults = {name: p.default for name, p in inspect.signature(Svc.infer_silence).parameters.items()}
-    assert {name: defaults[name] for name in render.SVC_INFER_SLICING} == render.SVC_INFER_SLICING
-    assert defaults["noise_scale"] == RenderSettings().noise_scale
+    slicing = svc.slicing_kwargs(ConversionSettings())
+    assert {name: defaults[name] for name in slicing} == slicing
+    assert defaults["noise_scale"] == ConversionSettings().noise_scale
 
 
 def test_render_context_finds_the_workspaces_own_contentvec(
@@ -397,4 +411,86 @@ def test_render_context_finds_the_workspaces_own_contentvec(
         render.render_context(ws, RenderSettings(f0_method="parselmouth"))
     svc.set_workspace_overrides(ws, env=tiny_env(tiny_hf_home))
     context = render.render_context(ws, RenderSettings(f0_method="parselmouth"))
-    assert context.contentvec_snapshot.startswith(str(tiny_hf_home))
+    assert context.conversion.contentvec_snapshot.startswith(str(tiny_hf_home))
+
+
+def test_render_ids_and_hashes_are_the_ones_workspaces_stored_before(tmp_path: Path) -> None:
+    # Computed by the renderer before the conversion engine moved out of it: stored render ids and
+    # cached features of existing workspaces must keep matching.
+    conversion = svc.Conversion(
+        config_path=Path("c.json"),
+        model_fingerprint="0123456789abcdef",
+        sample_rate_hz=44_100,
+        hop_samples=512,
+        contentvec_snapshot="/x/snapshots/" + "a" * 40,
+        contentvec_final_proj=True,
+        speaker="singer",
+        speaker_id=0,
+        f0_method="parselmouth",
+        transpose_semitones=0,
+        settings=ConversionSettings(),
+    )
+    context = render.RenderContext(conversion, -23.0, -1.0, LoudnessSettings())
+    assert (context.features_hash, context.settings_hash) == ("1cfe388086b58379", "11b325caca31d4cb")
+    assert render.render_id("cd" * 32, "ef34", context.settings_hash) == "f1c3eca78e26e21a"
+    other = dataclasses.replace(
+        conversion,
+        contentvec_snapshot="",
+        contentvec_final_proj=False,
+        speaker="alto",
+        speaker_id=3,
+        f0_method="crepe",
+        transpose_semitones=-5,
+        settings=ConversionSettings(noise_scale=0.0, seed=7),
+    )
+    context = render.RenderContext(other, -20.0, -2.0, LoudnessSettings())
+    assert (context.features_hash, context.settings_hash) == ("c0bb10e331f14a82", "a9f1d15b6875a0af")
+    config = {
+        "data": {"sampling_rate": 44_100, "hop_length": 512, "training_files": "a", "validation_files": "b",
+                 "filter_length": 2048},
+        "model": {"ssl_dim": 64},
+        "spk": {"singer": 0},
+        "train": {"segment_size": 4096},
+    }  # fmt: skip
+    assert svc.ModelConfig(tmp_path / "config.json", config).fingerprint == "bb43c1db9ae6dc80"
+
+
+def test_the_covers_converted_vocals_are_the_render_of_the_same_song(
+    rendered: Rendered, tmp_path: Path
+) -> None:
+    ws = rendered.ws
+    song = ws.songs / "song.wav"
+    settings = dataclasses.replace(SETTINGS, transpose_semitones=-2)
+    whole = excerpts.make_excerpt(ws, song, 0.0, sf.info(song).frames / SR, "whole song", settings)
+    checkpoint = checkpoints.list_checkpoints(ws, min_step=GOOD_STEPS[0])[0]
+    context = _context(rendered, settings)
+    (record,) = render.Renderer(ws, context).render([(checkpoint, whole)], force=True)
+    request = CoverRequest(
+        song=str(song),
+        checkpoint=checkpoint.sha256,
+        separation=SeparationSettings(stages=()),
+        cover=CoverSettings(f0_method=settings.f0_method, transpose_semitones=settings.transpose_semitones),
+    )
+
+    result = run_cover(ws, request, EngineConverter(ws, env=rendered.env))
+
+    converted, rate = sf.read(result.path("convert"), dtype="float32")
+    assert result.outcome("convert").record.details["speaker"] == context.conversion.speaker
+    # A render is the converted audio brought to the renders' loudness: do the same to the cover's.
+    matched, _, _ = render.match_loudness(
+        converted, rate, context.target_lufs, context.peak_ceiling_dbtp, context.loudness
+    )
+    write_wav(tmp_path / "cover_at_render_loudness.wav", matched, rate)
+    ours = sf.read(tmp_path / "cover_at_render_loudness.wav", dtype="int16")[0]
+    theirs = sf.read(ws.root / record.path, dtype="int16")[0]
+    assert record.ok and not record.silent and ours.shape == theirs.shape
+    assert np.array_equal(ours, theirs)
+
+
+def test_settings_saved_before_conversion_had_its_section_keep_their_values() -> None:
+    old = {"render": {"noise_scale": 0.2, "seed": 5, "device": "cpu", "cpu_threads": 3, "min_step": 7}}
+    settings = Settings.from_dict(old)
+    assert settings.conversion == ConversionSettings(noise_scale=0.2, seed=5, device="cpu", cpu_threads=3)
+    assert settings.render.min_step == 7
+    newer = Settings.from_dict({**old, "conversion": {"seed": 9}})
+    assert (newer.conversion.seed, newer.conversion.noise_scale) == (9, 0.2)

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import subprocess
+import sys
 from importlib import resources
 from pathlib import Path
 
@@ -25,15 +28,16 @@ from svcqa.demo.tiny_separation_model import (
     build_tiny_separation_models,
     model_hash,
 )
-from svcqa.engines.separation import (
+from svcqa.engines.separation import SeparationResult, separate
+from svcqa.engines.separation_models import (
     MODEL_ENV_VAR,
-    SeparationResult,
     find_model,
     missing_files,
-    separate,
+    missing_model_files,
     supported_models,
 )
 
+REPO = Path(__file__).resolve().parent.parent
 SONG_SAMPLES = 2 * 44_100 + 123  # not a multiple of any block size, so padding bugs would show
 
 
@@ -318,3 +322,63 @@ def test_model_hash_of_a_large_file_covers_only_its_tail(tmp_path: Path) -> None
     big = tmp_path / "big.onnx"
     big.write_bytes(b"head" * 1000 + tail)
     assert model_hash(big) == hashlib.md5(tail).hexdigest()
+
+
+DEFAULT_MODELS = (
+    SeparationSettings().vocals_model,
+    SeparationSettings().dereverb_model,
+    SeparationSettings().karaoke_model,
+)
+
+
+def _assert_names_every_file_and_the_folder(message: str, folder: Path) -> None:
+    for name in (DOWNLOAD_CHECKS_FILE, MDX_DATA_FILE, VR_DATA_FILE, *DEFAULT_MODELS):
+        assert name in message
+    assert str(folder) in message and "put them in" in message
+
+
+def test_separate_command_without_any_model_file_names_every_missing_file_in_one_message(
+    song: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "models"
+    folder.mkdir()
+    env = {key: value for key, value in os.environ.items() if key != MODEL_ENV_VAR}
+
+    done = subprocess.run(
+        [sys.executable, "-m", "svcqa", "separate", str(song), "--out", str(tmp_path / "stems"),
+         "--model-dir", str(folder), "--no-download", "--workspace", str(tmp_path / "ws")],
+        capture_output=True, text=True, timeout=120, cwd=tmp_path,
+        env={**env, "PYTHONPATH": str(REPO), "COLUMNS": "1000"},
+    )  # fmt: skip
+
+    assert done.returncode == 1, done.stderr
+    (line,) = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    _assert_names_every_file_and_the_folder(line, folder)
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "stems").exists()
+
+
+def test_failed_download_of_the_model_list_still_names_every_missing_file(
+    song: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def no_network(*args: object, **kwargs: object) -> None:
+        raise requests.ConnectionError("no network")
+
+    monkeypatch.setattr(requests, "get", no_network)
+    folder = tmp_path / "models"
+    folder.mkdir()
+    with pytest.raises(ModelMissingError) as caught:
+        separate(song, tmp_path / "stems", folder, SeparationSettings(allow_download=True))
+    _assert_names_every_file_and_the_folder(str(caught.value), folder)
+    assert "Downloading them failed: no network" in str(caught.value)
+
+
+def test_missing_files_are_known_per_stage_before_the_model_list_is_there(tmp_path: Path) -> None:
+    missing = missing_model_files(tmp_path, SeparationSettings(), ("vocals", "dereverb"))
+    assert missing["vocals"] == (DOWNLOAD_CHECKS_FILE, SeparationSettings().vocals_model)
+    assert missing["dereverb"] == (
+        DOWNLOAD_CHECKS_FILE,
+        SeparationSettings().dereverb_model,
+        MDX_DATA_FILE,
+        VR_DATA_FILE,
+    )

@@ -12,9 +12,6 @@ import pytest
 REPO = Path(__file__).resolve().parent.parent
 PACKAGE = REPO / "svcqa"
 STORE = PACKAGE / "core" / "store"
-SQL_PENDING = ("listen/render.py", "listen/render_worker.py")
-"""Files whose SQL is still on its way into the store (another branch moves it): expected to fail
-until then. Empty this once that branch is merged."""
 
 _EXECUTE = re.compile(r"\.execute(?:many|script)?\(")
 _STATEMENT = re.compile(
@@ -45,12 +42,7 @@ def _modules() -> list[object]:
         if STORE in path.parents:
             continue
         name = path.relative_to(PACKAGE if PACKAGE in path.parents else REPO).as_posix()
-        marks = (
-            [pytest.mark.xfail(strict=False, reason=f"{name}: SQL moving into the store on another branch")]
-            if name in SQL_PENDING
-            else []
-        )
-        params.append(pytest.param(path, id=name, marks=marks))
+        params.append(pytest.param(path, id=name))
     return params
 
 

@@ -8,12 +8,14 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pytest
 import soundfile as sf
 import torch
 
+from svcqa.audio import decode
 from svcqa.core.errors import DatasetError, ModelMissingError, SvcqaError
-from svcqa.core.settings import TrainSettings
+from svcqa.core.settings import ConversionSettings, TrainSettings
 from svcqa.core.workspace import Workspace
 from svcqa.demo.synth import sung_phrase
 from svcqa.demo.tiny_models import (
@@ -25,6 +27,7 @@ from svcqa.demo.tiny_models import (
 )
 from svcqa.engines import svc
 from svcqa.engines.svc import CONTENTVEC_REPO_ID
+from svcqa.engines.svc import f0 as svc_f0
 
 if TYPE_CHECKING:
     from tests.svc_fixtures import TinyPreprocessed, TinyTraining
@@ -58,9 +61,9 @@ def test_f0_methods_are_read_from_the_installed_package_and_ranked_by_accuracy(m
     assert set(svc.supported_f0_methods()) == {"crepe", "crepe-tiny", "parselmouth", "dio", "harvest"}
     assert "rmvpe" not in svc.supported_f0_methods()
     assert svc.available_f0_methods() == ("crepe", "crepe-tiny", "harvest", "parselmouth", "dio")
-    monkeypatch.setattr(svc, "_has_cuda", lambda: True)
+    monkeypatch.setattr(svc_f0, "has_cuda", lambda: True)
     assert svc.resolve_f0_method("auto") == "crepe"
-    monkeypatch.setattr(svc, "_has_cuda", lambda: False)
+    monkeypatch.setattr(svc_f0, "has_cuda", lambda: False)
     assert svc.resolve_f0_method("auto") == "parselmouth"
     assert svc.resolve_f0_method("dio") == "dio"
 
@@ -213,3 +216,65 @@ def test_infer_converts_a_phrase_with_the_tiny_checkpoint(
     info = sf.info(output)
     assert info.samplerate == 44_100
     assert abs(info.duration - 2.0) < 0.1
+
+
+# -- the conversion engine against svc infer ------------------------------------------------
+SEEDED_SVC_INFER = """
+import sys
+import torch
+from so_vits_svc_fork.inference.core import Svc
+
+infer_silence = Svc.infer_silence
+
+def seeded(self, *args, **kwargs):
+    torch.manual_seed(int(sys.argv[1]))
+    return infer_silence(self, *args, **kwargs)
+
+Svc.infer_silence = seeded
+from so_vits_svc_fork.__main__ import cli
+cli(sys.argv[2:])
+"""
+"""``svc infer`` itself, with torch's generator seeded just before it converts (it has no seed option)."""
+
+PCM16_STEPS_TOLERANCE = 1
+"""The engine may differ from ``svc infer`` by at most one step of 16-bit PCM (3.1e-5 of full
+scale), the resolution of the file ``svc infer`` writes; measured: 0 steps (bit-identical)."""
+
+
+@pytest.mark.slow
+def test_engine_output_equals_svc_infer_for_the_same_checkpoint_seed_and_settings(
+    tiny_trained: TinyTraining, tiny_svc_env: dict[str, str], tmp_path: Path
+):
+    ws = tiny_trained.workspace
+    source = tmp_path / "song.wav"
+    pause = np.zeros(int(0.7 * 44_100), dtype=np.float32)
+    phrases = [
+        sung_phrase([60, 64, 67], 0.5, 44_100, seed=4),
+        pause,
+        sung_phrase([62, 59], 0.6, 44_100, seed=5),
+    ]
+    sf.write(source, np.concatenate(phrases), 44_100)
+    # svc infer's own noise scale (0.4) and torch's own thread count, as svc infer runs.
+    settings = ConversionSettings(seed=3, device="cpu", cpu_threads=torch.get_num_threads())
+    config_path = ws.logs_44k / "config.json"
+    expected = tmp_path / "svc_infer.wav"
+    argv = svc.infer_argv(
+        source, expected, tiny_trained.generator_path, config_path, "parselmouth",
+        transpose_semitones=2, device="cpu", conversion=settings,
+    )  # fmt: skip
+    svc.run_svc(ws, [sys.executable, "-c", SEEDED_SVC_INFER, str(settings.seed), *argv[3:]], tiny_svc_env)
+
+    conversion = svc.resolve_conversion(
+        ws, settings, f0_method="parselmouth", transpose_semitones=2, speaker="", env=tiny_svc_env
+    )
+    audio, _ = decode.read(source, conversion.sample_rate_hz, mono=True)
+    sung = svc.SvcConverter(conversion).convert(audio, tiny_trained.generator_path)
+    engine = tmp_path / "engine.wav"
+    sf.write(engine, sung, conversion.sample_rate_hz)  # the same PCM_16 file svc infer writes
+
+    theirs, ours = sf.read(expected, dtype="int16"), sf.read(engine, dtype="int16")
+    assert theirs[1] == ours[1] == 44_100 and theirs[0].shape == ours[0].shape == audio.shape
+    steps = int(np.max(np.abs(theirs[0].astype(np.int32) - ours[0].astype(np.int32))))
+    print(f"engine vs svc infer: largest difference {steps} PCM_16 steps")
+    assert steps <= PCM16_STEPS_TOLERANCE
+    assert np.any(theirs[0] != 0)  # it sang: a silent pair would prove nothing

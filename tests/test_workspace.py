@@ -144,6 +144,6 @@ def test_saved_settings_keep_their_json_format(tmp_path: Path) -> None:
     assert saved["prepare"]["exclude_flags"] == list(changed.prepare.exclude_flags)
     assert set(saved) == {
         "audit", "pitch", "slicer", "prepare", "train", "separation", "mix", "cover", "listen",
-        "voice", "render", "uploads",
+        "voice", "render", "uploads", "conversion", "loudness",
     }  # fmt: skip
     assert ws.load_settings() == changed

@@ -77,7 +77,7 @@ def render_command(
     """
     import dataclasses
 
-    from svcqa.listen.render import quiet_svc_logging
+    from svcqa.engines.svc import quiet_svc_logging
     from svcqa.listen.song_renders import render_song
 
     if not workspace_dir.is_dir():

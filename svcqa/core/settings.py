@@ -295,12 +295,6 @@ class MixSettings(Record):
     offset_ms: float = 0.0
     """Delay of the vocals against the accompaniment; negative cuts the vocals' start."""
     sample_rate_hz: int = 44_100
-    lufs_tolerance_lu: float = 0.5
-    oversample_factor: int = 4
-    """True peak is measured and limited on the signal upsampled by this factor."""
-    limiter_window_ms: float = 5.0
-    """Look-ahead and attack/release ramp of the true-peak limiter."""
-    max_iterations: int = 8
     silent_stem_lufs: float = -70.0
     """A stem quieter than this counts as silent."""
     clip_level: float = 0.999
@@ -322,11 +316,11 @@ class CoverSettings(Record):
     """Song-to-cover pipeline defaults; models and mix have their own sections."""
 
     f0_method: str = "auto"
-    """Pitch tracker for ``svc infer``; "auto" picks the most accurate one installed (rmvpe, the
+    """Pitch tracker of the conversion; "auto" picks the most accurate one installed (rmvpe, the
     tutorial's choice, is not in so-vits-svc-fork 4.2.30)."""
     transpose_semitones: int = 0
     speaker: str = ""
-    """The model's speaker to sing with; empty takes the first in its config."""
+    """The model's speaker to sing with; empty: the one with the lowest id (as in renders)."""
     export_format: str = "wav"
     """Format of the mixed cover: wav, flac or mp3."""
     refresh_s: float = 1.0
@@ -407,11 +401,60 @@ class VoiceSettings(Record):
 
 
 @dataclass(frozen=True)
+class ConversionSettings(Record):
+    """How so-vits-svc-fork turns vocals into the model's voice: one setting for renders and covers.
+
+    A render of a song and the cover's converted vocals made with the same checkpoint, pitch
+    tracker, transpose and speaker are the same audio, so the checkpoint picked by ear in the blind
+    test is the one the cover sings with. The slicing values are ``Svc.infer_silence``'s defaults
+    in so-vits-svc-fork 4.2.30 (its Python API); its ``svc infer`` command line cuts at -20 dB
+    instead, which silences the quiet sung passages of a dynamic vocal.
+    """
+
+    noise_scale: float = 0.4
+    """Decoder noise (``svc infer``'s default); seeded with ``seed`` before every decode."""
+    seed: int = 0
+    silence_threshold_db: int = -40
+    """Audio this far under its loudest part (dB) is a pause: it is not converted and stays silent."""
+    absolute_threshold: bool = False
+    """Measure ``silence_threshold_db`` against full scale instead of the loudest part."""
+    pad_s: float = 0.5
+    """Silence added around each sung chunk before converting it (then cut off again)."""
+    chunk_s: float = 0.5
+    """Longest analysis frame of the pause detection."""
+    max_chunk_s: float = 40.0
+    """Sung chunks longer than this are converted in pieces, so memory stays bounded."""
+    device: str = "auto"
+    """Torch device of renders and covers; "auto" is the GPU when there is one, else the CPU."""
+    cpu_threads: int = 0
+    """Torch threads while converting on the CPU; 0: half the cores (at least one), leaving the rest
+    to training and the dashboard. Outside the hashes, but the thread count changes the last bits
+    of the audio: renders and covers made with the same one are bit-identical."""
+
+
+@dataclass(frozen=True)
+class LoudnessSettings(Record):
+    """How a loudness target is met under a true-peak ceiling: renders and the cover's mix alike."""
+
+    tolerance_lu: float = 0.05
+    """A result within this many LU of its loudness target has reached it."""
+    max_iterations: int = 8
+    """Gain/limit rounds tried to reach the target."""
+    limiter_window_ms: float = 5.0
+    """Look-ahead and attack/release ramp of the true-peak limiter."""
+    oversample_factor: int = 4
+    """True peak is measured and limited on the signal upsampled by this factor."""
+    ceiling_margin_db: float = 0.05
+    """The limiter aims this far under the ceiling, so re-quantisation cannot cross it."""
+
+
+@dataclass(frozen=True)
 class RenderSettings(Record):
     """Test-song renders through every checkpoint.
 
     The fields from ``f0_method`` to ``peak_ceiling_dbtp`` change the rendered audio and are part
-    of every render's settings hash; the others decide what is rendered, when and where.
+    of every render's settings hash, with the :class:`ConversionSettings` shared with the cover;
+    the others decide what is rendered, when and where.
     """
 
     min_step: int = 10_000
@@ -421,9 +464,6 @@ class RenderSettings(Record):
     transpose_semitones: int = 0
     speaker: str = ""
     """Speaker of the model's config that sings; empty: the one with the lowest id."""
-    noise_scale: float = 0.4
-    """Decoder noise (``svc infer``'s default); seeded with ``seed`` before every decode."""
-    seed: int = 0
     target_lufs: float = -23.0
     """Every render of an excerpt is brought to this integrated loudness."""
     peak_ceiling_dbtp: float = -1.0
@@ -440,13 +480,10 @@ class RenderSettings(Record):
     """Limits of an excerpt the user picks by hand."""
     only_while_training_stopped: bool = False
     """The render worker waits while a training job runs, so training keeps the GPU to itself."""
-    device: str = "auto"
-    """Torch device of the render worker; "auto" is the GPU when there is one, else the CPU."""
-    cpu_threads: int = 0
-    """Torch threads while rendering on the CPU; 0: half the cores (at least one), leaving the rest
-    to training and the dashboard."""
     poll_s: float = 5.0
     """How often the render worker looks for new checkpoints and excerpts."""
+    refresh_s: float = 2.0
+    """How often the Renders page's live queue refreshes."""
     measure_metrics: bool = True
     """After each batch, compute the objective metrics of new renders (cached per render)."""
 
@@ -467,6 +504,8 @@ class Settings:
     voice: VoiceSettings = field(default_factory=VoiceSettings)
     render: RenderSettings = field(default_factory=RenderSettings)
     uploads: UploadSettings = field(default_factory=UploadSettings)
+    conversion: ConversionSettings = field(default_factory=ConversionSettings)
+    loudness: LoudnessSettings = field(default_factory=LoudnessSettings)
 
     def with_section(self, section: str, **changes: Any) -> Settings:
         """Return a copy with fields of one section changed."""
@@ -481,19 +520,30 @@ class Settings:
     def from_dict(cls, data: Mapping[str, Any]) -> Settings:
         """Build settings from a dict; unknown sections and keys are ignored, missing ones default.
 
-        A ``render.max_song_bytes`` saved before uploads had their own section still applies.
+        A field saved in the section it had before it moved (:data:`MOVED_FIELDS`) still applies.
         """
         if not isinstance(data, Mapping):
             raise TypeError(f"settings must be a JSON object, not {type(data).__name__}")
-        sections = {name: value for name, value in data.items() if isinstance(value, Mapping)}
-        moved = (sections.get("render") or {}).get("max_song_bytes")
-        if moved is not None and "max_song_bytes" not in (sections.get("uploads") or {}):
-            sections["uploads"] = {**(sections.get("uploads") or {}), "max_song_bytes": moved}
+        sections = {name: dict(value) for name, value in data.items() if isinstance(value, Mapping)}
+        for (section, key), old_section in MOVED_FIELDS.items():
+            older = sections.get(old_section) or {}
+            if key in older and key not in (sections.get(section) or {}):
+                sections[section] = {**(sections.get(section) or {}), key: older[key]}
         return from_dict(cls, sections)
 
     def section_hash(self, section: str) -> str:
         """Return a short stable hash of one section (part of cache keys)."""
         return json_hash(getattr(self, section).to_dict(), chars=16)
+
+
+MOVED_FIELDS: dict[tuple[str, str], str] = {
+    ("uploads", "max_song_bytes"): "render",
+    ("conversion", "noise_scale"): "render",
+    ("conversion", "seed"): "render",
+    ("conversion", "device"): "render",
+    ("conversion", "cpu_threads"): "render",
+}
+"""(section, field) -> the section settings files written before the field moved keep it in."""
 
 
 def load_settings(path: Path) -> Settings:

@@ -36,14 +36,12 @@ from svcqa.audio.true_peak import limit_true_peak, true_peak_dbtp
 from svcqa.core.errors import AudioError, SvcqaError
 from svcqa.core.files import atomic_write_bytes
 from svcqa.core.records import Record
-from svcqa.core.settings import MixSettings
+from svcqa.core.settings import LoudnessSettings, MixSettings
 
 MIX_FORMATS: dict[str, str] = FORMATS
 """Output file suffix -> encoder format."""
 
 _LOSSLESS_SUBTYPE = "PCM_24"
-# The limiter aims this far under the ceiling, so re-quantisation cannot cross it.
-_CEILING_MARGIN_DB = 0.05
 
 
 @dataclass(frozen=True)
@@ -125,6 +123,7 @@ def mix(
     accompaniment_path: Path,
     out_path: Path,
     settings: MixSettings | None = None,
+    loudness: LoudnessSettings | None = None,
 ) -> MixResult:
     """Return the record of mixing ``vocals_path`` over ``accompaniment_path`` into ``out_path``.
 
@@ -138,11 +137,13 @@ def mix(
     settings : MixSettings, optional
         Target loudness (LUFS), ceiling (dBTP), balance (dB), offset (ms), vocal chain; default
         ``MixSettings()``.
+    loudness : LoudnessSettings, optional
+        How the target is met (tolerance, rounds, limiter); default ``LoudnessSettings()``.
 
     Returns
     -------
     MixResult
-        ``lufs`` is within ``settings.lufs_tolerance_lu`` of the target and ``true_peak_dbtp`` is
+        ``lufs`` is within ``loudness.tolerance_lu`` of the target and ``true_peak_dbtp`` is
         at or under the ceiling, both measured on the written file.
 
     Raises
@@ -154,6 +155,7 @@ def mix(
         format, or a target too loud to reach under the ceiling.
     """
     settings = settings or MixSettings()
+    loudness = loudness or LoudnessSettings()
     vocals_path, accompaniment_path, out_path = Path(vocals_path), Path(accompaniment_path), Path(out_path)
     audio_format = _output_format(out_path, (vocals_path, accompaniment_path))
     sr = settings.sample_rate_hz
@@ -191,7 +193,7 @@ def mix(
         )
     summed = vocals * db_to_gain(vocals_gain_db) + accompaniment
     encoded, master_gain_db, reduction_db, iterations, measured = _level_limit_encode(
-        summed, audio_format, settings
+        summed, audio_format, settings, loudness
     )
     atomic_write_bytes(out_path, encoded)
     return MixResult(
@@ -210,7 +212,7 @@ def mix(
 
 
 def _level_limit_encode(
-    summed: np.ndarray, audio_format: str, settings: MixSettings
+    summed: np.ndarray, audio_format: str, settings: MixSettings, loudness: LoudnessSettings
 ) -> tuple[bytes, float, float, int, tuple[float, float]]:
     """Return (encoded file, master gain dB, limiter reduction dB, rounds, (LUFS, dBTP)).
 
@@ -219,25 +221,25 @@ def _level_limit_encode(
     secant step (limiting makes loudness grow slower than gain).
     """
     sr, target = settings.sample_rate_hz, settings.target_lufs
-    aim_dbtp = settings.true_peak_ceiling_dbtp - _CEILING_MARGIN_DB
+    aim_dbtp = settings.true_peak_ceiling_dbtp - loudness.ceiling_margin_db
     gain_db = target - stem_lufs(summed, sr)
     previous: tuple[float, float] | None = None
-    for iteration in range(1, settings.max_iterations + 1):
+    for iteration in range(1, loudness.max_iterations + 1):
         limited, reduction_db = limit_true_peak(
             summed * db_to_gain(gain_db),
             aim_dbtp,
             sr,
-            settings.limiter_window_ms,
-            settings.oversample_factor,
+            loudness.limiter_window_ms,
+            loudness.oversample_factor,
         )
         encoded = _encode(limited, sr, audio_format, settings.mp3_bitrate_kbps)
         decoded = _decode(encoded)
         lufs = stem_lufs(decoded, sr)
-        peak_dbtp = true_peak_dbtp(decoded, settings.oversample_factor)
+        peak_dbtp = true_peak_dbtp(decoded, loudness.oversample_factor)
         if peak_dbtp > settings.true_peak_ceiling_dbtp:
-            aim_dbtp -= peak_dbtp - settings.true_peak_ceiling_dbtp + _CEILING_MARGIN_DB
+            aim_dbtp -= peak_dbtp - settings.true_peak_ceiling_dbtp + loudness.ceiling_margin_db
             continue
-        if abs(lufs - target) <= settings.lufs_tolerance_lu:
+        if abs(lufs - target) <= loudness.tolerance_lu:
             return encoded, gain_db, reduction_db, iteration, (lufs, peak_dbtp)
         slope = 1.0
         if previous is not None and gain_db != previous[0]:
@@ -246,7 +248,7 @@ def _level_limit_encode(
         gain_db += (target - lufs) / slope
     raise SvcqaError(
         f"The mix could not reach {target} LUFS with its true peak under "
-        f"{settings.true_peak_ceiling_dbtp} dBTP in {settings.max_iterations} rounds: this material "
+        f"{settings.true_peak_ceiling_dbtp} dBTP in {loudness.max_iterations} rounds: this material "
         "would need more limiting than is sensible. Choose a quieter loudness target."
     )
 

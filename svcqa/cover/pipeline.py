@@ -20,9 +20,11 @@ stages only when that stage's output changed. A failed stage writes its record w
 and stops the run; the earlier stages' files stay. The song is only read, and nothing is written
 outside the song's cover folder.
 
-The whole pipeline, or one stage again (:attr:`CoverRequest.rerun`), runs as a background job
-(:func:`start_job`, ``python -m svcqa.cover.worker RUN_DIR``) whose progress file the page reads
-(:func:`job_progress`), or in the foreground (:func:`run_cover`, the ``cover`` command).
+The convert stage goes through the conversion engine renders use
+(:class:`svcqa.cover.conversion.EngineConverter`), with the same settings, so the converted vocals
+are what the checkpoint sang in the blind test. The whole pipeline, or one stage again
+(:attr:`CoverRequest.rerun`), runs as a background job (:mod:`svcqa.cover.jobs`) or in the
+foreground (:func:`run_cover`, the ``cover`` command).
 
 Example
 -------
@@ -37,54 +39,56 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import hashlib
 import json
-import os
-import secrets
 import shutil
-import sys
 import time
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
-import soundfile
 
+from svcqa.audio.decode import probe
 from svcqa.audio.encode import write_wav
-from svcqa.core import jobrunner, jobs
-from svcqa.core.errors import AudioError, JobError, ModelMissingError, SvcqaError
-from svcqa.core.files import file_sha256
-from svcqa.core.settings import CoverSettings, MixSettings, SeparationSettings
+from svcqa.core.errors import AudioError, ModelMissingError, SvcqaError
+from svcqa.core.files import atomic_path, atomic_write_json, file_sha256, json_hash, now_iso
+from svcqa.core.settings import ConversionSettings, LoudnessSettings
 from svcqa.core.workspace import Workspace
 from svcqa.cover import mixing
+from svcqa.cover.conversion import ConversionInput, Converter, EngineConverter
+from svcqa.cover.records import (
+    EXPORT_FORMATS,
+    REMOVED_LABELS,
+    SEPARATION_STAGES,
+    STAGES,
+    CoverRequest,
+    CoverResult,
+    StageOutcome,
+    StageRecord,
+)
 from svcqa.engines import separation, svc
+from svcqa.engines.separation_models import check_models
 from svcqa.train import checkpoints
+
+__all__ = [
+    "STAGES",
+    "CoverRequest",
+    "CoverResult",
+    "cover_folder",
+    "plan",
+    "run_cover",
+    "song_digest",
+    "stage_key",
+]
 
 CODE_VERSION = "1"
 """Part of every cache key: raise it when a stage's output for the same inputs changes."""
-SEPARATION_STAGES: tuple[str, ...] = separation.STAGES
-STAGES: tuple[str, ...] = (*SEPARATION_STAGES, "convert", "mix")
-STAGE_LABELS: dict[str, str] = {
-    "vocals": "Vocals / instrumental",
-    "dereverb": "De-reverb / de-echo",
-    "karaoke": "Remove backing vocals",
-    "convert": "Convert",
-    "mix": "Mix",
-}
-REMOVED_LABELS: dict[str, str] = {"vocals": "instrumental", "dereverb": "reverb", "karaoke": "backing vocals"}
-"""What each separation stage takes out (its second file)."""
-EXPORT_FORMATS: tuple[str, ...] = tuple(suffix.lstrip(".") for suffix in mixing.MIX_FORMATS)
-JOB_KIND = "cover"
-REQUEST_FILE = "request.json"
-PROGRESS_FILE = "progress.json"
 
 # The stand-in digest of the missing accompaniment when the vocals stage does not run.
 _SILENCE = "silence"
 _SILENCE_FILE = "silence.wav"
 _KEY_CHARS = 16
-_KARAOKE_WORDS = ("karaoke", "kara")
 # Mix settings that change nothing while the vocal chain is off (so they stay out of the key).
 _CHAIN_FIELDS: tuple[str, ...] = (
     "highpass_hz",
@@ -98,208 +102,6 @@ _CHAIN_FIELDS: tuple[str, ...] = (
 
 StageCallback = Callable[[str, str, float, str], None]
 """Called as ``(stage, status, fraction of the stage done, message)``."""
-
-
-# -- requests and records -------------------------------------------------------------------
-@dataclass(frozen=True)
-class CoverRequest:
-    """What to make: the song, the checkpoint (its sha256) and every stage's settings.
-
-    ``separation.stages`` picks the separation stages; ``rerun`` names one stage to run again
-    even when cached, after which the run stops (later stages stay as they were).
-
-    Example
-    -------
-    >>> r = CoverRequest("songs/a.wav", "ab" * 32, rerun="mix")
-    >>> CoverRequest.from_dict(json.loads(json.dumps(r.to_dict()))) == r
-    True
-    """
-
-    song: str
-    checkpoint: str
-    separation: SeparationSettings = field(default_factory=SeparationSettings)
-    mix: MixSettings = field(default_factory=MixSettings)
-    cover: CoverSettings = field(default_factory=CoverSettings)
-    rerun: str | None = None
-
-    @property
-    def stages(self) -> tuple[str, ...]:
-        """Return the stages this request runs, in pipeline order."""
-        return (*(s for s in SEPARATION_STAGES if s in self.separation.stages), "convert", "mix")
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> CoverRequest:
-        """Return the request described by :meth:`to_dict`'s output."""
-        return cls(
-            song=data["song"],
-            checkpoint=data["checkpoint"],
-            separation=_section(SeparationSettings, data.get("separation")),
-            mix=_section(MixSettings, data.get("mix")),
-            cover=_section(CoverSettings, data.get("cover")),
-            rerun=data.get("rerun"),
-        )
-
-
-@dataclass(frozen=True)
-class StageRecord:
-    """What one stage made from which inputs, stored as ``<stage>-<key>.json``.
-
-    ``output`` (handed on) and ``removed`` (what a separation stage took out) are file names in
-    the song's cover folder; ``inputs`` maps each input to its sha256; ``state`` is ``done`` or
-    ``failed`` (then ``error`` says why).
-    """
-
-    stage: str
-    key: str
-    state: str
-    inputs: dict[str, str]
-    settings: dict[str, Any]
-    output: str | None = None
-    removed: str | None = None
-    output_digest: str | None = None
-    removed_digest: str | None = None
-    duration_s: float = 0.0
-    finished_at: str = ""
-    error: str | None = None
-    details: dict[str, Any] = field(default_factory=dict)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the JSON-ready dict stored on disk."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> StageRecord:
-        """Return the record described by :meth:`to_dict`'s output (unknown keys ignored)."""
-        known = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in known})
-
-
-@dataclass(frozen=True)
-class StageOutcome:
-    """A stage's place in a plan or run.
-
-    ``status``: ``cached`` (its output for these inputs exists), ``ran`` (made now), ``failed``
-    (``record.error`` says why), ``pending`` (not run yet: its inputs are not made yet, or it is
-    not cached). ``key`` is None while the inputs are unknown.
-    """
-
-    stage: str
-    status: str
-    key: str | None = None
-    record: StageRecord | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return {
-            "stage": self.stage,
-            "status": self.status,
-            "key": self.key,
-            "record": self.record.to_dict() if self.record else None,
-        }
-
-
-@dataclass(frozen=True)
-class CoverResult:
-    """Every stage's outcome for one song (a plan, or what a run did)."""
-
-    song: str
-    song_digest: str
-    folder: str
-    """The song's cover folder, where every stage's files are."""
-    outcomes: tuple[StageOutcome, ...]
-
-    def outcome(self, stage: str) -> StageOutcome | None:
-        """Return the outcome of ``stage``, None when the request does not run it."""
-        return next((o for o in self.outcomes if o.stage == stage), None)
-
-    @property
-    def failed(self) -> StageOutcome | None:
-        """Return the failed stage, if any."""
-        return next((o for o in self.outcomes if o.status == "failed"), None)
-
-    @property
-    def complete(self) -> bool:
-        """Return True when every stage's output exists (cached or made now)."""
-        return all(o.status in ("cached", "ran") for o in self.outcomes)
-
-    def path(self, stage: str, which: str = "output") -> Path | None:
-        """Return the ``output`` or ``removed`` file of a finished ``stage``, else None."""
-        outcome = self.outcome(stage)
-        if outcome is None or outcome.status not in ("cached", "ran") or outcome.record is None:
-            return None
-        name = getattr(outcome.record, which)
-        return Path(self.folder) / name if name else None
-
-    @property
-    def cover(self) -> Path | None:
-        """Return the mixed cover, when the mix is done."""
-        return self.path("mix")
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict (the ``cover`` command's ``--json`` output, with ``out``)."""
-        cover = self.cover
-        return {
-            "song": self.song,
-            "song_digest": self.song_digest,
-            "folder": self.folder,
-            "cover": str(cover) if cover else None,
-            "complete": self.complete,
-            "stages": [o.to_dict() for o in self.outcomes],
-        }
-
-
-# -- conversion -----------------------------------------------------------------------------
-@dataclass(frozen=True)
-class ConversionInput:
-    """One file to convert: dry vocals in, the model's voice out."""
-
-    vocals: Path
-    out: Path
-    checkpoint: Path
-    config: Path
-    speaker: str
-    f0_method: str
-    transpose_semitones: int
-
-
-class Converter(Protocol):
-    """Turns dry vocals into the model's voice; ``name`` is part of the convert stage's key."""
-
-    name: str
-
-    def convert(self, job: ConversionInput, echo: Callable[[str], None] | None) -> None:
-        """Write ``job.out``; raise :class:`SvcqaError` with the reason when it cannot."""
-
-
-@dataclass(frozen=True)
-class SvcInferConverter:
-    """so-vits-svc-fork's own ``svc infer`` in a subprocess, in the workspace, on the GPU if any."""
-
-    workspace: Workspace
-    env: Mapping[str, str] | None = None
-    """Added to the subprocess environment (e.g. ``HF_HOME`` of the ContentVec cache)."""
-    device: str | None = None
-    """``cpu``, ``cuda``...; None lets so-vits-svc-fork pick the best one present."""
-    name: str = "svc-infer-4.2.30"
-
-    def convert(self, job: ConversionInput, echo: Callable[[str], None] | None) -> None:
-        """Run ``svc infer`` on ``job.vocals`` writing ``job.out``."""
-        svc.require_contentvec(svc.subprocess_env({**svc.workspace_env(self.workspace), **(self.env or {})}))
-        argv = svc.infer_argv(
-            job.vocals,
-            job.out,
-            job.checkpoint,
-            job.config,
-            job.f0_method,
-            speaker=job.speaker,
-            transpose_semitones=job.transpose_semitones,
-            device=self.device,
-        )
-        svc.run_svc(self.workspace, argv, self.env, echo)
 
 
 # -- planning and running -------------------------------------------------------------------
@@ -316,11 +118,10 @@ def cover_folder(workspace: Workspace, digest: str) -> Path:
 
 def stage_key(stage: str, inputs: Mapping[str, str], settings: Mapping[str, Any]) -> str:
     """Return the cache key of ``stage`` fed ``inputs`` (name -> sha256) with ``settings``."""
-    payload = json.dumps(
+    return json_hash(
         {"stage": stage, "inputs": dict(inputs), "settings": dict(settings), "version": CODE_VERSION},
-        sort_keys=True,
+        chars=_KEY_CHARS,
     )
-    return hashlib.sha256(payload.encode()).hexdigest()[:_KEY_CHARS]
 
 
 def plan(workspace: Workspace, request: CoverRequest, converter: Converter | None = None) -> CoverResult:
@@ -348,11 +149,12 @@ def run_cover(
     workspace : Workspace
     request : CoverRequest
     converter : Converter, optional
-        Default :class:`SvcInferConverter` in the workspace with this process's environment.
+        Default :class:`~svcqa.cover.conversion.EngineConverter` in the workspace with this
+        process's environment.
     progress : callable, optional
         ``progress(stage, status, fraction, message)`` as stages start, advance and end.
     log : callable, optional
-        Gets the converter's output lines (``svc infer``'s log).
+        Gets the converter's log lines.
 
     Returns
     -------
@@ -379,217 +181,6 @@ def run_cover(
     return _walk(context, request, execute=True, progress=progress, log=log)
 
 
-def models_for_stage(
-    models: Iterable[separation.ModelInfo], stage: str, current: str | None = None
-) -> tuple[str, ...]:
-    """Return the file names of the models fit for separation ``stage``, best first.
-
-    A model fits when it writes exactly two stems, one of which the stage hands on; karaoke
-    models (by name) go to the ``karaoke`` stage only. Installed models come first, then by
-    the published SDR of the kept stem. ``current`` is always included, first.
-    """
-    kept = separation.KEPT_STEMS[stage]
-    fitting = []
-    for info in models:
-        stems = [s.lower() for s in info.stems]
-        is_karaoke = any(word in f"{info.name} {info.filename}".lower() for word in _KARAOKE_WORDS)
-        if len(stems) != 2 or not set(stems) & set(kept) or is_karaoke != (stage == "karaoke"):
-            continue
-        fitting.append(info)
-
-    def rank(info: separation.ModelInfo) -> tuple[bool, float, str]:
-        kept_stem = next((s for s in info.stems if s.lower() in kept), "")
-        sdr = info.scores_db.get(kept_stem, {}).get("SDR", float("-inf"))
-        return (not info.installed, -sdr, info.name)
-
-    names = [info.filename for info in sorted(fitting, key=rank)]
-    if current:
-        names = [current, *(n for n in names if n != current)]
-    return tuple(names)
-
-
-def missing_model_files(
-    model_dir: Path, settings: SeparationSettings, stages: Iterable[str]
-) -> dict[str, tuple[str, ...]]:
-    """Return, per stage, the files of its model that are not in the model folder.
-
-    Raises :class:`ModelMissingError` when audio-separator's model list itself is missing, or
-    :class:`SvcqaError` for a model that is not in audio-separator's list.
-    """
-    catalogue = separation.supported_models(model_dir, allow_download=settings.allow_download)
-    return {
-        stage: separation.missing_files(
-            separation.find_model(catalogue, getattr(settings, f"{stage}_model")), model_dir
-        )
-        for stage in stages
-    }
-
-
-def missing_models_message(missing: Mapping[str, Iterable[str]], model_dir: Path) -> str:
-    """Return what is missing, and where it must go, for :func:`missing_model_files`'s answer."""
-    folder = separation.model_folder(model_dir)
-    parts = [f"{STAGE_LABELS[stage]}: {', '.join(files)}" for stage, files in missing.items() if files]
-    return (
-        f"Separation models are missing from the model folder {folder} ({'; '.join(parts)}). "
-        f"Download these files where there is network (audio-separator's model repository) and "
-        f"put them in {folder}, or allow downloads."
-    )
-
-
-def check_models(model_dir: Path, settings: SeparationSettings, stages: Iterable[str]) -> None:
-    """Raise :class:`ModelMissingError` naming files and folder when a stage's model is missing."""
-    missing = missing_model_files(model_dir, settings, stages)
-    if any(missing.values()):
-        raise ModelMissingError(missing_models_message(missing, model_dir))
-
-
-# -- background jobs ------------------------------------------------------------------------
-@dataclass(frozen=True)
-class StageProgress:
-    """One stage's line of the progress file."""
-
-    stage: str
-    status: str
-    """``pending``, ``running``, ``cached``, ``ran`` or ``failed``."""
-    fraction: float
-    message: str
-
-
-@dataclass(frozen=True)
-class CoverProgress:
-    """The progress file of a background cover job (``progress.json`` in its run folder)."""
-
-    song: str
-    rerun: str | None
-    stages: tuple[StageProgress, ...]
-    error: str | None = None
-    """Why the run stopped before or between stages (a stage's own failure is in its line)."""
-    finished: bool = False
-
-    @property
-    def fraction(self) -> float:
-        """Return the share of the run done, counting each stage equally."""
-        done = sum(1.0 if s.status in ("cached", "ran", "failed") else s.fraction for s in self.stages)
-        return done / len(self.stages) if self.stages else 1.0
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return asdict(self)
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> CoverProgress:
-        """Return the progress described by :meth:`to_dict`'s output."""
-        return cls(
-            song=data["song"],
-            rerun=data.get("rerun"),
-            stages=tuple(StageProgress(**s) for s in data["stages"]),
-            error=data.get("error"),
-            finished=bool(data.get("finished")),
-        )
-
-
-class ProgressWriter:
-    """A :data:`StageCallback` that keeps a run folder's progress file up to date."""
-
-    def __init__(self, run_dir: Path, request: CoverRequest) -> None:
-        self.path = Path(run_dir) / PROGRESS_FILE
-        self.progress = CoverProgress(
-            song=request.song,
-            rerun=request.rerun,
-            stages=tuple(StageProgress(s, "pending", 0.0, "") for s in request.stages),
-        )
-        self._write()
-
-    def __call__(self, stage: str, status: str, fraction: float, message: str) -> None:
-        """Record ``stage``'s new status and write the file."""
-        stages = tuple(
-            StageProgress(stage, status, round(min(max(fraction, 0.0), 1.0), 3), message)
-            if s.stage == stage
-            else s
-            for s in self.progress.stages
-        )
-        self.progress = dataclasses.replace(self.progress, stages=stages)
-        self._write()
-
-    def finish(self, error: str | None = None) -> None:
-        """Mark the run as over, with the error that stopped it, if any."""
-        self.progress = dataclasses.replace(self.progress, error=error, finished=True)
-        self._write()
-
-    def _write(self) -> None:
-        jobrunner.write_record(self.path, self.progress.to_dict())
-
-
-def start_job(workspace: Workspace, request: CoverRequest, env: Mapping[str, str] | None = None) -> jobs.Job:
-    """Return the background job running ``request`` (``python -m svcqa.cover.worker RUN_DIR``).
-
-    The run folder ``.svcqa/covers/<run>/`` holds the request and the progress file. ``env`` is
-    added to this process's environment. Raises :class:`JobError` while a cover job runs.
-    """
-    runs = workspace.cover_runs_dir
-    run_dir = runs / f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
-    run_dir.mkdir(parents=True)
-    jobrunner.write_record(
-        run_dir / REQUEST_FILE, {"workspace": str(workspace.root), "request": request.to_dict()}
-    )
-    ProgressWriter(run_dir, request)
-    argv = [sys.executable, "-m", "svcqa.cover.worker", str(run_dir)]
-    try:
-        return jobs.start(workspace, JOB_KIND, argv, env=env)
-    except JobError:
-        shutil.rmtree(run_dir, ignore_errors=True)
-        raise
-
-
-def latest_job(workspace: Workspace) -> jobs.Job | None:
-    """Return the newest cover job (running or not), None when there was none."""
-    return next(iter(jobs.list_jobs(workspace, JOB_KIND)), None)
-
-
-def run_dir_of(job: jobs.Job) -> Path:
-    """Return the run folder of a cover job (the last argument of its command)."""
-    return Path(job.argv[-1])
-
-
-def job_request(job: jobs.Job) -> CoverRequest | None:
-    """Return the request a cover job runs, None when its run folder is gone."""
-    path = run_dir_of(job) / REQUEST_FILE
-    if not path.is_file():
-        return None
-    return CoverRequest.from_dict(jobrunner.read_record(path)["request"])
-
-
-def job_progress(job: jobs.Job) -> CoverProgress | None:
-    """Return the progress file of a cover job, None when it is missing or half-written."""
-    path = run_dir_of(job) / PROGRESS_FILE
-    try:
-        return CoverProgress.from_dict(jobrunner.read_record(path))
-    except (OSError, ValueError, KeyError, TypeError):
-        return None
-
-
-def run_job(run_dir: Path, log: Callable[[str], None] | None = None) -> int:
-    """Run the request in ``run_dir`` keeping its progress file; return the exit code (0 done)."""
-    data = jobrunner.read_record(Path(run_dir) / REQUEST_FILE)
-    workspace = Workspace(Path(data["workspace"]))
-    request = CoverRequest.from_dict(data["request"])
-    writer = ProgressWriter(run_dir, request)
-
-    def progress(stage: str, status: str, fraction: float, message: str) -> None:
-        writer(stage, status, fraction, message)
-        if log is not None:
-            log(f"[{stage}] {status} {fraction:.0%} {message}")
-
-    try:
-        result = run_cover(workspace, request, progress=progress, log=log)
-    except Exception as exc:
-        writer.finish(str(exc) if isinstance(exc, SvcqaError) else f"{type(exc).__name__}: {exc}")
-        raise
-    failed = result.failed
-    writer.finish(failed.record.error if failed and failed.record else None)
-    return 1 if failed else 0
-
-
 # -- internals ------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class _Context:
@@ -603,6 +194,9 @@ class _Context:
     config_digest: str
     speaker: str
     f0_method: str
+    conversion: ConversionSettings
+    loudness: LoudnessSettings
+    contentvec_id: str
     converter: Converter
 
 
@@ -644,8 +238,9 @@ def _context(workspace: Workspace, request: CoverRequest, converter: Converter |
             f"The checkpoint of step {checkpoint.step} is gone: neither {checkpoint.path} nor its "
             f"archived copy {checkpoint.archived_path} exists. Choose another checkpoint."
         )
-    config_path = _config_for(workspace, checkpoint)
-    speaker = _speaker(config_path, request.cover.speaker)
+    config_path = svc.model_config_path(workspace, checkpoint.path)
+    speaker = svc.resolve_speaker(svc.read_model_config(config_path), request.cover.speaker)
+    saved = workspace.load_settings()
     return _Context(
         workspace=workspace,
         song=song.absolute(),
@@ -657,38 +252,11 @@ def _context(workspace: Workspace, request: CoverRequest, converter: Converter |
         config_digest=file_sha256(config_path),
         speaker=speaker,
         f0_method=svc.resolve_f0_method(request.cover.f0_method),
-        converter=converter or SvcInferConverter(workspace),
+        conversion=request.conversion or saved.conversion,
+        loudness=request.loudness or saved.loudness,
+        contentvec_id=svc.contentvec_id(workspace),
+        converter=converter or EngineConverter(workspace),
     )
-
-
-def _config_for(workspace: Workspace, checkpoint: checkpoints.Checkpoint) -> Path:
-    """Return the config the checkpoint was trained with: beside it, else the workspace's."""
-    candidates = (
-        checkpoint.path.parent / "config.json",
-        workspace.trained_config_path,
-        workspace.config_path,
-    )
-    found = next((path for path in candidates if path.is_file()), None)
-    if found is None:
-        raise ModelMissingError(
-            f"No config.json for {checkpoint.path.name}: looked in {', '.join(str(p) for p in candidates)}. "
-            "Put the config the model was trained with beside the checkpoint."
-        )
-    return found
-
-
-def _speaker(config_path: Path, wanted: str) -> str:
-    try:
-        speakers = list(json.loads(config_path.read_text(encoding="utf-8")).get("spk") or {})
-    except (OSError, ValueError) as exc:
-        raise SvcqaError(f"The model config {config_path} is unreadable: {exc}.") from exc
-    if not speakers:
-        raise SvcqaError(f"The model config {config_path} names no speaker (its 'spk' is empty).")
-    if not wanted:
-        return speakers[0]
-    if wanted not in speakers:
-        raise SvcqaError(f"The model has no speaker {wanted!r}; it has {', '.join(speakers)}.")
-    return wanted
 
 
 def _walk(
@@ -762,9 +330,13 @@ def _spec(
         }
         return inputs, {
             "converter": context.converter.name,
+            "contentvec": context.contentvec_id,
             "f0_method": context.f0_method,
             "transpose_semitones": int(request.cover.transpose_semitones),
             "speaker": context.speaker,
+            "noise_scale": float(context.conversion.noise_scale),
+            "seed": int(context.conversion.seed),
+            "slicing": svc.slicing_kwargs(context.conversion),
         }
     mix = asdict(request.mix)
     unused = (_CHAIN_FIELDS if not request.mix.vocal_chain else ()) + (
@@ -773,6 +345,7 @@ def _spec(
     return {"vocals": vocals.digest, "accompaniment": accompaniment.digest}, {
         **{name: value for name, value in mix.items() if name not in unused},
         "export_format": request.cover.export_format,
+        "loudness": asdict(context.loudness),
     }
 
 
@@ -831,7 +404,7 @@ def _run_stage(
 
 def _finished(record: StageRecord, started: float) -> StageRecord:
     return dataclasses.replace(
-        record, duration_s=round(time.perf_counter() - started, 3), finished_at=jobrunner.now_iso()
+        record, duration_s=round(time.perf_counter() - started, 3), finished_at=now_iso()
     )
 
 
@@ -855,8 +428,9 @@ def _separate(
         )
         (made,) = result.stages
         output, removed = f"{stage}-{key}.wav", f"{stage}-{key}-{_slug(REMOVED_LABELS[stage])}.wav"
-        os.replace(made.kept.path, context.folder / output)
-        os.replace(made.removed.path, context.folder / removed)
+        for stem, name in ((made.kept, output), (made.removed, removed)):
+            with atomic_path(context.folder / name) as tmp:
+                shutil.copyfile(stem.path, tmp)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return (
@@ -881,25 +455,25 @@ def _convert(
     log: Callable[[str], None] | None,
 ) -> tuple[str, None, dict[str, Any]]:
     output = f"convert-{key}.wav"
-    partial = context.folder / f".convert-{key}.part.wav"
-    partial.unlink(missing_ok=True)
+    target = context.folder / output
+    target.unlink(missing_ok=True)
     report(0.05, f"converting with step {context.checkpoint.step} ({context.converter.name})")
     context.converter.convert(
         ConversionInput(
             vocals=source,
-            out=partial,
+            out=target,
             checkpoint=context.checkpoint_path,
             config=context.config_path,
             speaker=context.speaker,
             f0_method=context.f0_method,
             transpose_semitones=int(request.cover.transpose_semitones),
+            settings=context.conversion,
         ),
         log,
     )
-    if not partial.is_file():
-        raise SvcqaError(f"The converter {context.converter.name} ended without writing {partial.name}.")
-    os.replace(partial, context.folder / output)
-    info = soundfile.info(str(context.folder / output))
+    if not target.is_file():
+        raise SvcqaError(f"The converter {context.converter.name} ended without writing {output}.")
+    info = probe(target)
     return (
         output,
         None,
@@ -909,8 +483,8 @@ def _convert(
             "speaker": context.speaker,
             "f0_method": context.f0_method,
             "transpose_semitones": int(request.cover.transpose_semitones),
-            "audio_duration_s": round(info.duration, 3),
-            "sample_rate_hz": int(info.samplerate),
+            "audio_duration_s": round(info.duration_s, 3),
+            "sample_rate_hz": info.sample_rate,
         },
     )
 
@@ -920,7 +494,11 @@ def _mix(
 ) -> tuple[str, None, dict[str, Any]]:
     output = f"mix-{key}.{request.cover.export_format}"
     result = mixing.mix(
-        vocals, accompaniment or _silence(context.folder), context.folder / output, request.mix
+        vocals,
+        accompaniment or _silence(context.folder),
+        context.folder / output,
+        request.mix,
+        context.loudness,
     )
     details = result.to_dict()
     details.pop("out")
@@ -942,7 +520,7 @@ def _record_path(folder: Path, stage: str, key: str) -> Path:
 def _read_record(folder: Path, stage: str, key: str) -> StageRecord | None:
     path = _record_path(folder, stage, key)
     try:
-        return StageRecord.from_dict(jobrunner.read_record(path))
+        return StageRecord.from_dict(json.loads(path.read_text(encoding="utf-8")))
     except FileNotFoundError:
         return None
     except (OSError, ValueError, TypeError):
@@ -950,18 +528,11 @@ def _read_record(folder: Path, stage: str, key: str) -> StageRecord | None:
 
 
 def _write_record(folder: Path, record: StageRecord) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    jobrunner.write_record(_record_path(folder, record.stage, record.key), record.to_dict())
+    atomic_write_json(_record_path(folder, record.stage, record.key), record.to_dict())
 
 
 def _files_exist(folder: Path, record: StageRecord) -> bool:
     return all((folder / name).is_file() for name in (record.output, record.removed) if name)
-
-
-def _section(cls: type, data: Mapping[str, Any] | None) -> Any:
-    known = {f.name for f in dataclasses.fields(cls)}
-    values = {k: tuple(v) if isinstance(v, list) else v for k, v in (data or {}).items() if k in known}
-    return cls(**values)
 
 
 def _slug(text: str) -> str:

@@ -1,6 +1,6 @@
 """``python -m svcqa.cover.worker RUN_DIR``: the cover pipeline as a background job.
 
-:func:`svcqa.cover.pipeline.start_job` writes the request into RUN_DIR and starts this module through
+:func:`svcqa.cover.jobs.start_job` writes the request into RUN_DIR and starts this module through
 :mod:`svcqa.core.jobs`; it runs the pipeline, keeping ``RUN_DIR/progress.json`` up to date, with the
 converter's log on standard output (the job's ``log.txt``). Exit 0 when every stage is done,
 1 when a stage or the run failed.
@@ -12,7 +12,8 @@ import sys
 from pathlib import Path
 
 from svcqa.core.errors import SvcqaError
-from svcqa.cover.pipeline import run_job
+from svcqa.cover.jobs import run_job
+from svcqa.engines.svc import quiet_svc_logging
 
 
 def main(argv: list[str]) -> int:
@@ -20,8 +21,9 @@ def main(argv: list[str]) -> int:
     if len(argv) != 1:
         print("usage: python -m svcqa.cover.worker RUN_DIR", file=sys.stderr)
         return 2
+    quiet_svc_logging()
     try:
-        return run_job(Path(argv[0]), log=print)
+        return run_job(Path(argv[0]), log=lambda line: print(line, flush=True))
     except SvcqaError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

@@ -32,10 +32,7 @@ from onnx import TensorProto, helper
 
 from svcqa.core.files import atomic_path, atomic_write_json
 from svcqa.core.records import Record
-
-MDX_DATA_FILE = "mdx_model_data.json"
-VR_DATA_FILE = "vr_model_data.json"
-DOWNLOAD_CHECKS_FILE = "download_checks.json"
+from svcqa.engines.separation_models import DOWNLOAD_CHECKS_FILE, MDX_DATA_FILE, VR_DATA_FILE
 
 # The keys audio-separator 0.47.1 reads from UVR's download_checks.json.
 DOWNLOAD_LIST_KEYS: tuple[str, ...] = (

@@ -11,112 +11,54 @@ dereverb   No Reverb / Dry / No Echo       Reverb / echo
 karaoke    Vocals (the lead)               Instrumental (backing vocals)
 =========  ==============================  ==============================================
 
-audio-separator downloads what is missing from its model folder and, offline, crashes on a
-connection error. So before calling it this module checks the folder for the model's files and
-the three data files the library reads (``download_checks.json`` always, ``mdx_model_data.json``
-and ``vr_model_data.json`` for the hash-identified MDX and VR models) and raises
-:class:`ModelMissingError` naming the files and the folder. ``AUDIO_SEPARATOR_MODEL_DIR``, when
-set, overrides the folder, as it does inside the library.
+Before anything runs, every stage's model and data files are checked
+(:func:`svcqa.engines.separation_models.missing_model_files`); with downloads off, or when a
+download fails, :class:`ModelMissingError` names every missing file and the folder in one message.
 
 Example
 -------
->>> import tempfile
->>> import numpy as np, soundfile as sf
->>> from svcqa.demo.tiny_separation_model import build_tiny_separation_models
->>> root = Path(tempfile.mkdtemp())
->>> models = build_tiny_separation_models(root / "models", stages=("vocals",))
->>> sf.write(root / "song.wav", np.zeros((44_100, 2)), 44_100)
->>> settings = SeparationSettings(stages=("vocals",), vocals_model=models["vocals"],
-...                               allow_download=False)
->>> result = separate(root / "song.wav", root / "stems", root / "models", settings)
->>> Path(result.vocals.path).name, result.vocals.num_samples
-('song_vocals_vocals.wav', 44100)
+>>> Stem("Vocals", "s/song_vocals_vocals.wav", 44_100, 88_200, 2).duration_s
+2.0
+>>> _ordered_stages(["karaoke", "vocals"])
+('vocals', 'karaoke')
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import re
 import warnings
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import requests
-import soundfile
-
 from svcqa.audio.decode import probe
 from svcqa.core.errors import AudioError, ModelMissingError, SvcqaError
+from svcqa.core.records import Record
 from svcqa.core.settings import SeparationSettings
-from svcqa.demo.tiny_separation_model import DOWNLOAD_CHECKS_FILE, MDX_DATA_FILE, VR_DATA_FILE
+from svcqa.engines.separation_models import (
+    DOWNLOAD_ERRORS,
+    KEPT_STEMS,
+    STAGES,
+    ModelInfo,
+    find_model,
+    missing_files,
+    missing_model_files,
+    missing_models_message,
+    model_folder,
+    supported_models,
+)
 
-STAGES: tuple[str, ...] = ("vocals", "dereverb", "karaoke")
-"""Every stage, in the order they run."""
-
-KEPT_STEMS: dict[str, tuple[str, ...]] = {
-    "vocals": ("vocals",),
-    "dereverb": ("no reverb", "noreverb", "dry", "no echo"),
-    "karaoke": ("vocals", "lead vocals"),
-}
-"""Per stage, the stem names (lower case) of the output handed to the next stage."""
-
-MODEL_ENV_VAR = "AUDIO_SEPARATOR_MODEL_DIR"
 STEM_SAMPLE_RATE_HZ = 44_100
 """audio-separator resamples input to this rate, and the UVR models were trained at it."""
-
-# Architectures whose parameters audio-separator looks up by model hash in the two data files.
-_HASHED_ARCHS = frozenset({"MDX", "VR"})
-# What a failed download raises inside audio-separator (requests errors, or RuntimeError for an
-# HTTP error status, or OSError when the model folder named by the env variable is missing).
-_DOWNLOAD_ERRORS = (requests.RequestException, RuntimeError, OSError)
 
 ProgressCallback = Callable[[float, str], None]
 """Called with (fraction done in [0, 1], message)."""
 
 
 @dataclass(frozen=True)
-class ModelInfo:
-    """One model of audio-separator's supported list, with its published scores.
-
-    Example
-    -------
-    >>> info = ModelInfo("UVR-DeEcho-DeReverb.pth", "VR Arch Single Model v5: UVR-DeEcho-DeReverb",
-    ...                  "VR", ("no reverb", "reverb"), "no reverb", {}, ("UVR-DeEcho-DeReverb.pth",),
-    ...                  False)
-    >>> info.required_files
-    ('download_checks.json', 'UVR-DeEcho-DeReverb.pth', 'mdx_model_data.json', 'vr_model_data.json')
-    """
-
-    filename: str
-    name: str
-    """audio-separator's friendly name, e.g. ``Roformer Model: BS-Roformer-Viperx-1297``."""
-    arch: str
-    """``MDX``, ``VR``, ``MDXC`` (MDX23C and Roformer) or ``Demucs``."""
-    stems: tuple[str, ...]
-    target_stem: str | None
-    scores_db: dict[str, dict[str, float]]
-    """Median scores on MUSDB18-HQ per stem: SDR, SIR, SAR, ISR in dB (empty when unscored)."""
-    files: tuple[str, ...]
-    """The model's own files (weights, config) in the model folder."""
-    installed: bool
-    """Every file of :attr:`required_files` is in the model folder."""
-
-    @property
-    def required_files(self) -> tuple[str, ...]:
-        """Return every file audio-separator reads from the model folder for this model."""
-        return _required_files(self.arch, self.files)
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        data = asdict(self)
-        data["stems"], data["files"] = list(self.stems), list(self.files)
-        return data
-
-
-@dataclass(frozen=True)
-class Stem:
+class Stem(Record):
     """One written stem file.
 
     Example
@@ -139,26 +81,17 @@ class Stem:
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict, ``duration_s`` included."""
-        return {**asdict(self), "duration_s": self.duration_s}
+        return {**super().to_dict(), "duration_s": self.duration_s}
 
 
 @dataclass(frozen=True)
-class StageResult:
+class StageResult(Record):
     """The two stems one stage wrote: the one it hands on and the one it took out."""
 
     stage: str
     model_filename: str
     kept: Stem
     removed: Stem
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return a JSON-ready dict."""
-        return {
-            "stage": self.stage,
-            "model_filename": self.model_filename,
-            "kept": self.kept.to_dict(),
-            "removed": self.removed.to_dict(),
-        }
 
 
 @dataclass(frozen=True)
@@ -190,81 +123,6 @@ class SeparationResult:
             "instrumental": instrumental.to_dict() if instrumental else None,
             "stages": [stage.to_dict() for stage in self.stages],
         }
-
-
-def model_folder(model_dir: Path) -> Path:
-    """Return the folder audio-separator will use: ``AUDIO_SEPARATOR_MODEL_DIR`` or ``model_dir``."""
-    return Path(os.environ.get(MODEL_ENV_VAR) or model_dir).expanduser().absolute()
-
-
-def supported_models(model_dir: Path, allow_download: bool = False) -> tuple[ModelInfo, ...]:
-    """Return audio-separator's supported models with scores, marking those installed.
-
-    The list is UVR's ``download_checks.json`` (from the model folder) merged with the lists and
-    scores bundled in the audio-separator wheel, exactly as ``Separator`` sees it.
-
-    Parameters
-    ----------
-    model_dir : Path
-        The model folder (``AUDIO_SEPARATOR_MODEL_DIR`` overrides it).
-    allow_download : bool
-        Let audio-separator download ``download_checks.json`` when it is missing.
-
-    Returns
-    -------
-    tuple of ModelInfo
-        Sorted by architecture, then name.
-
-    Raises
-    ------
-    ModelMissingError
-        ``download_checks.json`` is missing and may not, or could not, be downloaded.
-    """
-    folder = model_folder(model_dir)
-    needs_download = not (folder / DOWNLOAD_CHECKS_FILE).is_file()
-    if needs_download and not allow_download:
-        raise ModelMissingError(_missing_message([DOWNLOAD_CHECKS_FILE], folder))
-    try:
-        # Separator() switches warnings off for the whole process; keep that inside this block.
-        # audio-separator imports torch (seconds), so it is imported only when needed.
-        with warnings.catch_warnings():
-            from audio_separator.separator import Separator
-
-            listing = Separator(
-                log_level=logging.WARNING, model_file_dir=str(folder), info_only=True
-            ).list_supported_model_files()
-    except _DOWNLOAD_ERRORS as exc:
-        if not needs_download:
-            raise
-        raise ModelMissingError(_missing_message([DOWNLOAD_CHECKS_FILE], folder, exc)) from exc
-    infos = [
-        _model_info(arch, name, entry, folder)
-        for arch, models in listing.items()
-        for name, entry in models.items()
-    ]
-    return tuple(sorted(infos, key=lambda info: (info.arch, info.name)))
-
-
-def find_model(models: Iterable[ModelInfo], model_filename: str) -> ModelInfo:
-    """Return the model whose file (or one of whose files) is ``model_filename``.
-
-    Raises
-    ------
-    SvcqaError
-        audio-separator does not support a model of that file name.
-    """
-    for info in models:
-        if model_filename in (info.filename, *info.files):
-            return info
-    raise SvcqaError(
-        f"{model_filename} is not in audio-separator's supported model list; choose one of the listed models."
-    )
-
-
-def missing_files(info: ModelInfo, model_dir: Path) -> tuple[str, ...]:
-    """Return the files of ``info.required_files`` absent from the model folder, in order."""
-    folder = model_folder(model_dir)
-    return tuple(name for name in info.required_files if not (folder / name).is_file())
 
 
 def separate(
@@ -313,12 +171,16 @@ def separate(
     out_dir = Path(out_dir).absolute()
     _check_song(song)
     folder = model_folder(model_dir)
-    catalogue = supported_models(folder, settings.allow_download)
+    missing = missing_model_files(folder, settings, stages)
+    if not settings.allow_download and any(missing.values()):
+        raise ModelMissingError(missing_models_message(missing, folder))
+    try:
+        catalogue = supported_models(folder, settings.allow_download)
+    except ModelMissingError as exc:
+        # The model list could not be downloaded: say what else is missing too, not just the list.
+        raise ModelMissingError(missing_models_message(missing, folder, exc.__cause__ or exc)) from exc
     plan = [(stage, find_model(catalogue, _stage_model(settings, stage))) for stage in stages]
     missing = {stage: missing_files(info, folder) for stage, info in plan}
-    if not settings.allow_download and any(missing.values()):
-        names = sorted({name for files in missing.values() for name in files})
-        raise ModelMissingError(_missing_message(names, folder))
 
     report = progress or (lambda fraction, message: None)
     base = _slug(song.stem)
@@ -360,7 +222,7 @@ def separate(
         source = song
         for index, (stage, info) in enumerate(plan):
             report(index / len(plan), f"{stage}: loading {info.filename}")
-            _load_model(separator, info, missing[stage], folder)
+            _load_model(separator, stage, info, missing[stage], folder)
             report((index + 0.1) / len(plan), f"{stage}: separating with {info.filename}")
             result = _run_stage(separator, stage, info, source, song, out_dir, base)
             results.append(result)
@@ -394,13 +256,13 @@ def _check_song(song: Path) -> None:
         raise AudioError(f"The song {song.name} holds no audio.")
 
 
-def _load_model(separator: Any, info: ModelInfo, missing: tuple[str, ...], folder: Path) -> None:
+def _load_model(separator: Any, stage: str, info: ModelInfo, missing: tuple[str, ...], folder: Path) -> None:
     try:
         separator.load_model(info.filename)
-    except _DOWNLOAD_ERRORS as exc:
+    except DOWNLOAD_ERRORS as exc:
         if not missing:
             raise
-        raise ModelMissingError(_missing_message(missing, folder, exc)) from exc
+        raise ModelMissingError(missing_models_message({stage: missing}, folder, exc)) from exc
 
 
 def _run_stage(
@@ -446,42 +308,8 @@ def _run_stage(
 
 
 def _stem(name: str, path: Path) -> Stem:
-    header = soundfile.info(str(path))
-    return Stem(name, str(path), int(header.samplerate), int(header.frames), int(header.channels))
-
-
-def _model_info(arch: str, name: str, entry: dict[str, Any], folder: Path) -> ModelInfo:
-    files = tuple(dict.fromkeys(Path(f).name for f in entry.get("download_files", ())))
-    scores = {
-        stem: {metric: float(value) for metric, value in metrics.items()}
-        for stem, metrics in (entry.get("scores") or {}).items()
-        if isinstance(metrics, dict)
-    }
-    files = files or (entry["filename"],)
-    return ModelInfo(
-        filename=entry["filename"],
-        name=name,
-        arch=arch,
-        stems=tuple(entry.get("stems") or ()),
-        target_stem=entry.get("target_stem"),
-        scores_db=scores,
-        files=files,
-        installed=all((folder / f).is_file() for f in _required_files(arch, files)),
-    )
-
-
-def _required_files(arch: str, files: tuple[str, ...]) -> tuple[str, ...]:
-    data_files = (MDX_DATA_FILE, VR_DATA_FILE) if arch in _HASHED_ARCHS else ()
-    return (DOWNLOAD_CHECKS_FILE, *files, *data_files)
-
-
-def _missing_message(names: Iterable[str], folder: Path, error: BaseException | None = None) -> str:
-    reason = f" Downloading failed ({error})." if error else ""
-    return (
-        f"Separation needs {', '.join(names)} in the model folder {folder}, and it is not there."
-        f"{reason} Download the file(s) on a machine with network (audio-separator's model "
-        f"repository) and put them in {folder}, or allow downloads where there is network."
-    )
+    info = probe(path)
+    return Stem(name, str(path), info.sample_rate, info.frames, info.channels)
 
 
 def _slug(text: str) -> str:

@@ -99,10 +99,10 @@ def default_export_path(ws: Workspace, step: int) -> Path:
 def export_step(ws: Workspace, step: int, out_zip: Path, sha256: str | None = None) -> ExportedModel:
     """Export the registered checkpoint of ``step`` (and ``sha256`` when given) with the model config.
 
-    The config is the one the checkpoints were trained with (:func:`svcqa.listen.render.model_config_path`).
+    The config is the one the checkpoint was trained with (:func:`svcqa.engines.svc.model_config_path`).
     Raises :class:`ExportError` when no such checkpoint is registered or its file is gone.
     """
-    from svcqa.listen.render import model_config_path
+    from svcqa.engines.svc import model_config_path
     from svcqa.train.checkpoints import list_checkpoints
 
     registered = list_checkpoints(ws)
@@ -115,4 +115,4 @@ def export_step(ws: Workspace, step: int, out_zip: Path, sha256: str | None = No
         raise ExportError(
             f"The checkpoint of step {step} is gone from the run folder and the archive; it cannot be exported."
         )
-    return export_checkpoint(source, model_config_path(ws), Path(out_zip), step=step)
+    return export_checkpoint(source, model_config_path(ws, found[-1].path), Path(out_zip), step=step)

@@ -27,32 +27,21 @@ from pathlib import Path
 from svcqa.core import jobs
 from svcqa.core.errors import SvcqaError
 from svcqa.core.settings import RenderSettings
-from svcqa.core.store import Store
 from svcqa.core.workspace import Workspace
-from svcqa.listen.render import (
-    RenderContext,
-    Renderer,
-    RenderQueue,
-    quiet_svc_logging,
-    render_context,
-    render_queue,
-)
+from svcqa.engines.svc import quiet_svc_logging
+from svcqa.listen.render import RenderContext, Renderer, RenderQueue, render_context, render_queue
 from svcqa.train import checkpoints
 
 JOB_KIND = "render"
 TRAIN_JOB_KIND = "train"
 STOP_TIMEOUT_S = 15.0
-SETTLED_AFTER_S = 5.0
-"""A checkpoint file unchanged this long is complete."""
 
 
 def start(ws: Workspace, once: bool = False, env: Mapping[str, str] | None = None) -> jobs.Job:
     """Return the started render worker job; :class:`~svcqa.core.errors.JobError` if one already runs."""
     argv = [sys.executable, "-m", "svcqa.listen.render_worker", str(ws.root)]
     # The worker imports svcqa from this checkout, wherever the workspace is.
-    return jobs.start(
-        ws, JOB_KIND, [*argv, "--once"] if once else argv, env=env, cwd=jobs.PACKAGE_ROOT
-    )
+    return jobs.start(ws, JOB_KIND, [*argv, "--once"] if once else argv, env=env, cwd=jobs.PACKAGE_ROOT)
 
 
 def stop(ws: Workspace) -> jobs.Job | None:
@@ -73,18 +62,20 @@ def training_blocks(ws: Workspace) -> bool:
 
 
 def register_new_checkpoints(ws: Workspace) -> int:
-    """Register the ``logs/44k/G_<n>.pth`` files not registered yet; return how many were new."""
-    with Store(ws.db_path).connect() as conn:
-        known = {row[0] for row in conn.execute("SELECT path FROM checkpoints")}
+    """Register the ``logs/44k/G_<n>.pth`` files not registered yet; return how many were new.
+
+    A file is complete once its size held still for ``TrainSettings.checkpoint_settle_s`` (one
+    untouched that long counts at once), the rule training's own registration follows.
+    """
+    known = {str(record.path) for record in ws.store().checkpoints.by_step()}
     new = [
         path
         for path in ws.logs_44k.glob("G_*.pth")
         if checkpoints.step_from_name(path) is not None and str(path.absolute()) not in known
     ]
+    settle_s = ws.load_settings().train.checkpoint_settle_s
     for path in new:
-        # A file untouched for a while is not being written: no need to watch its size settle.
-        settled = time.time() - path.stat().st_mtime > SETTLED_AFTER_S
-        checkpoints.register(ws, path, settle_s=0.0 if settled else 1.0)
+        checkpoints.register(ws, path, settle_s=settle_s)
     return len(new)
 
 
@@ -118,7 +109,7 @@ def run(
         last_wait = ""
         context, queue = work
         if renderer is None or renderer.context != context:
-            renderer = Renderer(ws, context, settings.device, settings.cpu_threads, log=log)
+            renderer = Renderer(ws, context, log=log)
             log(f"Rendering on {renderer.device}; settings {context.settings_hash}.")
         log(f"{len(queue.pending)} renders pending.")
         records = renderer.render(queue.pending, keep_going=lambda: not training_blocks(ws))

@@ -82,6 +82,6 @@ def render_song(
             "train longer or lower --min-step."
         )
     say(f"Excerpt {excerpt.title}; {len(found)} checkpoints; settings {context.settings_hash}.")
-    renderer = Renderer(ws, context, settings.device, settings.cpu_threads, log=say)
+    renderer = Renderer(ws, context, log=say)
     records = renderer.render([(checkpoint, excerpt) for checkpoint in found], force=force)
     return SongRenders(ws.root, excerpt, context.settings_hash, context.settings_dict(), tuple(records))

@@ -13,10 +13,11 @@ import streamlit as st
 
 from svcqa.core import jobs
 from svcqa.core.errors import SvcqaError
-from svcqa.core.settings import CoverSettings, MixSettings, SeparationSettings
+from svcqa.core.settings import ConversionSettings, CoverSettings, MixSettings, SeparationSettings
 from svcqa.core.workspace import Workspace
-from svcqa.cover import pipeline as cover
-from svcqa.engines import separation, svc
+from svcqa.cover import jobs as cover_jobs
+from svcqa.cover import records as cover
+from svcqa.engines import separation_models, svc
 from svcqa.train.checkpoints import Checkpoint
 from svcqa.ui import state
 
@@ -35,10 +36,10 @@ _LOG_LINES = 40
 @st.cache_data(show_spinner="Reading audio-separator's model list...")
 def _catalogue(
     folder: str, allow_download: bool, _signature: tuple[tuple[str, int, int], ...]
-) -> tuple[tuple[separation.ModelInfo, ...], str | None]:
+) -> tuple[tuple[separation_models.ModelInfo, ...], str | None]:
     """Return the supported models (or none, and why); ``_signature`` renews it when files change."""
     try:
-        return separation.supported_models(Path(folder), allow_download), None
+        return separation_models.supported_models(Path(folder), allow_download), None
     except SvcqaError as exc:
         return (), str(exc)
 
@@ -51,7 +52,7 @@ def _folder_signature(folder: Path) -> tuple[tuple[str, int, int], ...]:
     )
 
 
-def _model_label(info: separation.ModelInfo | None, filename: str) -> str:
+def _model_label(info: separation_models.ModelInfo | None, filename: str) -> str:
     if info is None:
         return f"{filename} (not in audio-separator's list)"
     scores = ", ".join(
@@ -63,9 +64,9 @@ def _model_label(info: separation.ModelInfo | None, filename: str) -> str:
 def separation_inputs(ws: Workspace, base: SeparationSettings) -> tuple[SeparationSettings, str | None]:
     """Draw stages, model pickers with their scores, and downloads; return the settings and,
     when a chosen model's files are missing and downloads are off, the message saying which."""
-    folder = separation.model_folder(ws.separation_models)
+    folder = separation_models.model_folder(ws.separation_models)
     st.caption(
-        f"Model folder: `{folder}` (set `{separation.MODEL_ENV_VAR}` to use another). Scores are "
+        f"Model folder: `{folder}` (set `{separation_models.MODEL_ENV_VAR}` to use another). Scores are "
         "audio-separator's published medians on MUSDB18-HQ; higher SDR is cleaner."
     )
     allow_download = st.toggle(
@@ -83,32 +84,36 @@ def separation_inputs(ws: Workspace, base: SeparationSettings) -> tuple[Separati
     )
     stages = tuple(s for s in cover.SEPARATION_STAGES if s in chosen)
     catalogue, problem = _catalogue(str(folder), allow_download, _folder_signature(folder))
-    if problem:
-        (st.error if not allow_download else st.warning)(problem)
+    if problem and allow_download:
+        st.warning(problem)
     by_file = {info.filename: info for info in catalogue}
     models: dict[str, str] = {}
-    missing: dict[str, tuple[str, ...]] = {}
     for stage in stages:
         current = getattr(base, f"{stage}_model")
-        options = cover.models_for_stage(catalogue, stage, current=current)
+        options = separation_models.models_for_stage(catalogue, stage, current=current)
         models[stage] = st.selectbox(
             f"{cover.STAGE_LABELS[stage]} model",
             options,
             format_func=lambda name: _model_label(by_file.get(name), name),
             key=state.COVER_MODEL_KEYS[stage],
         )
-        info = by_file.get(models[stage])
-        if info is not None:
-            missing[stage] = separation.missing_files(info, folder)
     settings = dataclasses.replace(
         base,
         stages=stages,
         allow_download=allow_download,
         **{f"{stage}_model": name for stage, name in models.items()},
     )
-    blocker = problem if (problem and stages and not allow_download) else None
+    if catalogue:
+        missing = {
+            stage: separation_models.missing_files(by_file[name], folder)
+            for stage, name in models.items()
+            if name in by_file
+        }
+    else:  # no model list yet: every file each stage needs, from the lists bundled with audio-separator
+        missing = separation_models.missing_model_files(folder, settings, stages)
+    blocker = None
     if any(missing.values()):
-        message = cover.missing_models_message(missing, folder)
+        message = separation_models.missing_models_message(missing, folder)
         if allow_download:
             st.info(f"{message} They will be downloaded when the stage first runs.")
         else:
@@ -117,8 +122,11 @@ def separation_inputs(ws: Workspace, base: SeparationSettings) -> tuple[Separati
     return settings, blocker
 
 
-def conversion_inputs(base: CoverSettings, registered: list[Checkpoint]) -> tuple[str, CoverSettings]:
-    """Draw checkpoint, transpose and pitch tracker; return the checkpoint's sha256 and the settings."""
+def conversion_inputs(
+    base: CoverSettings, conversion: ConversionSettings, registered: list[Checkpoint]
+) -> tuple[str, CoverSettings]:
+    """Draw checkpoint, transpose and pitch tracker, and say how the conversion slices and decodes
+    (as renders do); return the checkpoint's sha256 and the settings."""
     by_sha = {c.sha256: c for c in registered}
     left, middle, right = st.columns([2, 1, 1])
     sha = left.selectbox(
@@ -149,6 +157,7 @@ def conversion_inputs(base: CoverSettings, registered: list[Checkpoint]) -> tupl
         key=state.COVER_F0,
         help="so-vits-svc-fork 4.2.30 has no rmvpe; crepe is the most accurate it offers (slow without a GPU).",
     )
+    st.caption(svc.describe_conversion(conversion))
     return sha, dataclasses.replace(base, transpose_semitones=int(transpose), f0_method=f0_method)
 
 
@@ -288,7 +297,7 @@ def job_panel(ws: Workspace, job: jobs.Job, refresh_s: float) -> None:
     if job.running:
         st.fragment(_live_progress, run_every=refresh_s)(ws, job.id)
         return
-    progress = cover.job_progress(job)
+    progress = cover_jobs.job_progress(job)
     if job.state == "succeeded":
         return
     failed = next((s for s in progress.stages if s.status == "failed"), None) if progress else None
@@ -302,7 +311,7 @@ def _live_progress(ws: Workspace, job_id: str) -> None:
     job = jobs.get(ws, job_id)
     if not job.running:
         st.rerun()
-    progress = cover.job_progress(job)
+    progress = cover_jobs.job_progress(job)
     if progress is None:
         st.caption("Starting...")
         return

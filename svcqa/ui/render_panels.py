@@ -15,7 +15,6 @@ from svcqa.core.workspace import Workspace
 from svcqa.listen import excerpts, render, render_worker
 from svcqa.ui import state
 
-REFRESH_S = 2.0
 LOG_LINES = 12
 SOURCE_RATE_HZ = 44_100
 
@@ -71,9 +70,13 @@ def excerpt_audio(root: str, excerpt: excerpts.Excerpt, mtime_ns: int) -> np.nda
 
 
 # -- the live queue -------------------------------------------------------------------------
-@st.fragment(run_every=REFRESH_S)
 def queue_panel(ws: Workspace) -> None:
-    """Show the worker's state with Start/Stop, the queue, its progress and its failures; live."""
+    """Show the worker's state with Start/Stop, the queue, its progress and its failures, renewed
+    every ``RenderSettings.refresh_s``."""
+    st.fragment(_live_queue, run_every=ws.load_settings().render.refresh_s)(ws)
+
+
+def _live_queue(ws: Workspace) -> None:
     settings = ws.load_settings().render
     job = render_worker.running(ws)
     start_col, stop_col, status_col = st.columns([1, 1, 4])

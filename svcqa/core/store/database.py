@@ -23,6 +23,7 @@ from svcqa.core.store.invites import Invites
 from svcqa.core.store.listen import ListenTables
 from svcqa.core.store.metrics import RenderMetricsCache
 from svcqa.core.store.migrations import migrate
+from svcqa.core.store.renders import Renders
 
 _FILE_ERRORS = frozenset(
     {sqlite3.SQLITE_IOERR, sqlite3.SQLITE_FULL, sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_READONLY}
@@ -113,3 +114,8 @@ class Store:
     def render_metrics(self) -> RenderMetricsCache:
         """The per-render objective metrics cache."""
         return RenderMetricsCache(self)
+
+    @cached_property
+    def renders(self) -> Renders:
+        """Every checkpoint's renders of the chosen excerpts."""
+        return Renders(self)
