@@ -22,7 +22,10 @@ if TYPE_CHECKING:
     "--json", "json_out", metavar="OUT", help="Write the full report as JSON to OUT (- for stdout)."
 )
 @click.option(
-    "--workers", type=click.IntRange(min=1), default=None, help="Worker processes (default: one per core)."
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Worker processes (default: one per physical core, as many as free memory holds).",
 )
 @click.option("--no-cache", is_flag=True, help="Measure every file again instead of reusing cached results.")
 @click.option(

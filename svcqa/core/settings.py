@@ -59,7 +59,7 @@ class AuditSettings(Record):
     loudness_chunk_s: float = 60.0
     """Audio is decoded in chunks of this length, so memory stays flat on long files."""
     workers: int = 0
-    """Worker processes for the audit; 0 means one per CPU core."""
+    """Worker processes for the audit; 0 means one per physical CPU core, as many as free memory holds."""
     max_play_bytes: int = 60_000_000
     """The Dataset page offers a player for clips up to this size."""
     waveform_max_s: float = 600.0

@@ -3,7 +3,7 @@
 Each file's result is handed to a callback as soon as it is measured, so a caller can store
 it at once (an audit stopped half-way keeps what it measured). Memory stays bounded three ways:
 
-* **How many workers.** One per core this process may use; by default no more than the free
+* **How many workers.** One per physical core this process may use; by default no more than the free
   memory holds at :attr:`~svcqa.core.settings.AuditSettings.worker_memory_mb` each.
 * **Shared libraries.** Workers fork from a server process that imported the heavy libraries
   the checks need (torch, onnxruntime) once, so their pages are shared, not copied per worker.
@@ -77,10 +77,11 @@ def crashed(path: Path, relative: str, exc: BaseException) -> Measurement:
 
 
 def usable_cores() -> int:
-    """Return how many CPU cores this process may run on."""
-    if hasattr(os, "sched_getaffinity"):
-        return max(len(os.sched_getaffinity(0)), 1)
-    return os.cpu_count() or 1
+    """Return how many physical CPU cores this process may run on (a second hardware thread of a
+    core adds little to this work, and a worker's memory all the same)."""
+    logical = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    physical = psutil.cpu_count(logical=False) or logical
+    return max(min(logical, physical), 1)
 
 
 def worker_count(requested: int | None, settings: AuditSettings, files: int) -> int:
