@@ -263,3 +263,22 @@ def test_the_entry_script_does_nothing_when_imported(tmp_path: Path) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout == "" and "ScriptRunContext" not in done.stderr and done.stderr == ""
+
+
+def test_the_worker_server_preloads_only_libraries_the_checks_use(tmp_path: Path) -> None:
+    # A preloaded library the checks no longer import would cost every audit its memory for nothing.
+    clip = _tones(tmp_path / "ds", 1, duration_s=5.0)[0]
+    code = f"""
+import sys
+from pathlib import Path
+from svcqa.core.settings import Settings
+from svcqa.dataset.checks import measure_file
+from svcqa.dataset.measure_pool import preload_modules
+s = Settings().with_section("voice", embed_voices=True, score_quality=True)
+measure_file(Path({str(clip)!r}), "x.wav", s.audit, s.pitch, s.voice)
+print(" ".join(m for m in preload_modules(True, s.voice) if m not in sys.modules))
+"""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == ""

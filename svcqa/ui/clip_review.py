@@ -33,25 +33,23 @@ _KEPT_WAVEFORMS = 32
 
 
 def evidence_lines(clip: Mapping[str, Any]) -> list[str]:
-    """Return one line per flag that carries evidence beyond its message: ``code: key value, ...``.
+    """Return one line per flag of ``clip`` that carries evidence: ``code: name value, ...``.
 
-    Evidence is any extra key of a ``messages[]`` entry, or an ``evidence`` mapping of the row
-    keyed by flag code.
+    Evidence is a message's ``evidence`` mapping (the figures behind the flag and the threshold
+    they crossed), and any other key of the message beyond its code, message and fix.
 
-    >>> evidence_lines({"messages": [{"code": "noisy", "message": "m", "fix": "f", "bak": 1.8}]})
-    ['noisy: bak 1.8']
+    >>> evidence_lines({"messages": [{"code": "noisy", "message": "m", "fix": "f",
+    ...                               "evidence": {"noise_floor_db": -21.04, "noisy_floor_db": -30}}]})
+    ['noisy: noise_floor_db -21, noisy_floor_db -30']
     """
-    found: dict[str, dict[str, Any]] = {}
+    lines = []
     for message in clip.get("messages") or []:
         extra = {k: v for k, v in message.items() if k not in _MESSAGE_KEYS}
-        if extra:
-            found.setdefault(message["code"], {}).update(extra)
-    for code, values in (clip.get("evidence") or {}).items():
-        found.setdefault(code, {}).update(values if isinstance(values, Mapping) else {"value": values})
-    return [
-        f"{code}: " + ", ".join(f"{k} {_plain(v)}" for k, v in values.items())
-        for code, values in found.items()
-    ]
+        evidence = extra.pop("evidence", None)
+        values = {**(evidence if isinstance(evidence, Mapping) else {}), **extra}
+        if values:
+            lines.append(f"{message['code']}: " + ", ".join(f"{k} {_plain(v)}" for k, v in values.items()))
+    return lines
 
 
 def _plain(value: Any) -> str:
