@@ -3,7 +3,8 @@
 Run: ``.venv/bin/python benchmarks/pages_at_scale.py`` (needs Debian chromium and playwright,
 as ``make test`` installs them). Each workspace is audited by the CLI first; the steps are the
 1,500-clip browser test's (``tests/scale_flow.py``): warm open, filter, search, tick a row until
-it plays, N for the next flagged clip. The 120-clip workspace is the reference: the ratio says
+it plays, N for the next flagged clip; then on the Prepare page: leave out a whole folder, show
+the clips left out, filter the plan. The 120-clip workspace is the reference: the ratio says
 what the dataset's size adds to each step on this machine, whatever its speed and load.
 """
 
@@ -21,7 +22,7 @@ from svcqa.core.settings import Settings
 from svcqa.core.workspace import Workspace
 from tests.browser import REPO, chromium_page, running_server
 from tests.scale_dataset import write_scale_dataset
-from tests.scale_flow import review_steps
+from tests.scale_flow import prepare_steps, review_steps
 
 SIZES = (120, 1500)
 
@@ -38,7 +39,7 @@ def measure(root: Path, clips: int) -> dict[str, float]:
         check=True,
     )
     with running_server(ws.root) as url, chromium_page() as page:
-        return review_steps(page, url, clips, planted["too_short"])
+        return {**review_steps(page, url, clips, planted["too_short"]), **prepare_steps(page, url, clips)}
 
 
 def main() -> None:

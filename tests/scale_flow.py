@@ -64,3 +64,42 @@ def review_steps(page: Any, url: str, clips: int, too_short: list[str]) -> dict[
     )
     assert f"singer/{too_short[2]}" in page.inner_text("body")
     return figures
+
+
+def prepare_steps(page: Any, url: str, clips: int) -> dict[str, float]:
+    """Open the Prepare page, leave out the whole ``session_b`` folder, show only the clips left
+    out, then the plan's files left out; return the seconds of each step.
+
+    The dataset is :func:`tests.scale_dataset.write_scale_dataset`'s: half its clips in
+    ``session_b/``.
+    """
+    figures: dict[str, float] = {}
+    half = clips // 2
+    figures["prepare_open_s"] = timed(
+        page, lambda: page.goto(f"{url}/prepare", wait_until="domcontentloaded"), "Clips to write"
+    )
+
+    def pick_folder() -> None:
+        page.locator('[data-testid="stSelectbox"]').filter(has_text="Every clip in the folder").first.click()
+        page.keyboard.type("session_b")
+        page.keyboard.press("Enter")
+
+    figures["prepare_pick_folder_s"] = timed(page, pick_folder, f"Leave out {half}")
+    figures["prepare_leave_out_folder_s"] = timed(
+        page, lambda: page.get_by_role("button", name=f"Leave out {half}").click(), "your choices ("
+    )
+    used = int(page.get_by_text("used (").first.inner_text().split("(")[1].rstrip(")").replace(",", ""))
+    left_out = clips - used
+
+    def show_left_out() -> None:
+        page.locator('[data-testid="stSelectbox"]').filter(has_text="Show in the table").first.click()
+        page.keyboard.type("left out")
+        page.keyboard.press("Enter")
+
+    figures["prepare_filter_s"] = timed(page, show_left_out, f"{left_out:,} of {clips:,} clips shown")
+    figures["prepare_plan_filter_s"] = timed(
+        page,
+        lambda: page.get_by_text(f"left out ({left_out:,})").first.click(),
+        f"{left_out:,} of {clips:,} source files shown",
+    )
+    return figures
