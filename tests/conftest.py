@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -17,6 +17,17 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 def _private_cache_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     """Keep svcqa's user-level cache (audits outside a workspace) out of the real home."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.getbasetemp() / "xdg-cache"))
+
+
+@pytest.fixture(autouse=True)
+def _no_audit_left_running(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Stop the background audit a page started in the test's workspace, when the test ends."""
+    yield
+    root = os.environ.get("SVCQA_WORKSPACE")
+    if root:
+        from tests.audit_wait import stop_audit
+
+        stop_audit(Path(root))
 
 
 @pytest.fixture

@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 from svcqa.core.workspace import Workspace
 from svcqa.demo.singer import PLANTED, create_demo
 from svcqa.demo.synth import sung_phrase
+from tests.audit_wait import run_audited, wait_for_audit
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
 PLANTED_FLAGS = set(PLANTED.values())
@@ -25,8 +26,7 @@ def demo_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _run(root: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
     monkeypatch.setenv("SVCQA_WORKSPACE", str(root))
-    at = AppTest.from_file(APP, default_timeout=180)
-    at.run()
+    at = run_audited(AppTest.from_file(APP, default_timeout=180), root)
     assert not at.exception, at.exception
     return at
 
@@ -76,6 +76,8 @@ def test_empty_workspace_offers_the_demo(tmp_path: Path, monkeypatch: pytest.Mon
     assert any("No recordings yet" in i.value for i in at.info)
     at.button(key="create_demo").click().run()
     assert not at.exception
+    assert wait_for_audit(root) is not None  # the demo's clips are audited in the background
+    at.run()
     assert (root / "recordings" / "demo_singer" / "short_take.wav").exists()
     assert at.metric
 
@@ -112,3 +114,38 @@ def test_voice_map_and_voice_columns(demo_root: Path, monkeypatch: pytest.Monkey
     assert all("other_voice" not in flagged[p] and "noisy" not in flagged[p] for p in clean)
     assert any("Click a point" in c.value for c in at.caption)
     assert any("what was measured" in c.value for c in at.caption)
+
+
+def test_next_flagged_clip_steps_through_the_flagged_clips(
+    demo_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    at = _run(demo_root, monkeypatch)
+    table = at.dataframe[0].value
+    flagged = [p for p, f in zip(table["path"], table["flags"], strict=True) if f]
+    assert any(
+        f"{len(table)} of {len(table)} clips shown, {len(flagged)} flagged" in c.value for c in at.caption
+    )
+    at.button(key="clip_next").click().run()
+    assert at.session_state["clip_pick"] == flagged[0]
+    assert any(f"(flagged clip 1 of {len(flagged)})" in m.value for m in at.markdown)
+    at.button(key="clip_next").click().run()
+    assert at.session_state["clip_pick"] == flagged[1]
+    assert any(f"(flagged clip 2 of {len(flagged)})" in m.value for m in at.markdown)
+    at.button(key="clip_prev").click().run()
+    assert at.session_state["clip_pick"] == flagged[0]
+    assert len(at.get("audio")) >= 1
+
+
+def test_an_unreadable_clip_shows_its_error_in_the_problem_column(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    root = tmp_path / "ws"
+    singer = root / "recordings" / "singer"
+    singer.mkdir(parents=True)
+    sf.write(singer / "fine.wav", sung_phrase([60, 62, 64], 1.0, 44_100, seed=1), 44_100)
+    (singer / "broken.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEgarbage" * 20)
+    at = _run(root, monkeypatch)
+    table = at.dataframe[0].value.set_index("path")
+    assert table.loc["singer/broken.wav", "problem"].startswith("Cannot decode: ")
+    assert table.loc["singer/fine.wav", "flags"] == ""
+    assert any("2 of 2 clips shown, 1 flagged" in c.value for c in at.caption)

@@ -13,6 +13,7 @@ from svcqa.core.workspace import Workspace
 from svcqa.demo.singer import SPEAKER, create_demo
 from svcqa.prepare.execute import manifest_path, renames_path
 from tests.audio_files import tree_fingerprint
+from tests.audit_wait import run_audited, wait_for_audit
 
 APP = str(Path(__file__).resolve().parent.parent / "streamlit_app.py")
 SAFE_NAME = re.compile(r"[A-Za-z0-9._-]+")
@@ -29,7 +30,9 @@ def _prepare_page(root: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
     monkeypatch.setenv("SVCQA_WORKSPACE", str(root))
     at = AppTest.from_file(APP, default_timeout=180)
     at.run()
-    at.switch_page("app_pages/prepare.py").run()
+    wait_for_audit(root)  # the Dataset page opened first and audited the recordings
+    at.switch_page("app_pages/prepare.py")
+    run_audited(at, root)
     assert not at.exception, at.exception
     return at
 
@@ -111,3 +114,35 @@ def test_workspace_without_recordings_says_where_to_put_them(
     at = _prepare_page(tmp_path / "empty", monkeypatch)
     assert any("recordings/<speaker>/" in info.value for info in at.info)
     assert "prep_run" not in [b.key for b in at.button]
+
+
+def test_bulk_choices_filters_and_plan_groups(demo_ws: Workspace, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = _prepare_page(demo_ws.root, monkeypatch)
+    at.text_input(key="prep_speaker").input("demo_bulk").run()
+    plan = _table(at, "why").set_index("source")
+    assert not plan.loc["short_take.wav", "include"]
+
+    # Use every too_short clip at once, then leave every noisy clip (used by default) out.
+    at.selectbox(key="prep_bulk_flag").select("too_short").run()
+    at.button(key="prep_bulk_include_flag").click().run()
+    plan = _table(at, "why").set_index("source")
+    assert plan.loc["short_take.wav", "include"]
+    assert "your choice" in plan.loc["short_take.wav", "why"]
+    noisy = [
+        p for p, f in zip(plan.index, _table(at, "excluded_by")["flags"], strict=True) if "noisy" in f.split()
+    ]
+    assert noisy and plan.loc[noisy, "include"].all()
+    at.selectbox(key="prep_bulk_flag").select("noisy").run()
+    at.button(key="prep_bulk_exclude_flag").click().run()
+    plan = _table(at, "why").set_index("source")
+    assert not plan.loc[noisy, "include"].any()
+
+    # The include table and the plan show only what is asked for.
+    at.selectbox(key="prep_choices_show").select("your choices").run()
+    assert sorted(at.data_editor(key="prep_choices").value["path"]) == sorted(["short_take.wav", *noisy])
+    at.selectbox(key="prep_choices_show").select("left out").run()
+    left_out = at.data_editor(key="prep_choices").value
+    assert not left_out["include"].any() and "short_take.wav" not in set(left_out["path"])
+    at.segmented_control(key="prep_plan_show").set_value("your choices").run()
+    assert sorted(_table(at, "why")["source"]) == sorted(["short_take.wav", *noisy])
+    assert any(f"{1 + len(noisy)} of " in c.value and "source files shown" in c.value for c in at.caption)

@@ -63,11 +63,23 @@ class AuditSettings(Record):
     loudness_chunk_s: float = 60.0
     """Audio is decoded in chunks of this length, so memory stays flat on long files."""
     workers: int = 0
-    """Worker processes for the audit; 0 means one per CPU core."""
+    """Worker processes for the audit; 0 means one per physical CPU core, as many as free memory holds."""
     max_play_bytes: int = 60_000_000
     """The Dataset page offers a player for clips up to this size."""
     waveform_max_s: float = 600.0
     """The Dataset page draws the waveform of a clip's first this many seconds."""
+    worker_memory_mb: int = 1200
+    """Memory one audit worker may need with every voice check on (measured: under 0.5 GB of its
+    own beside the libraries it shares); by default no more workers start than free memory holds."""
+    worker_max_files: int = 100
+    """A worker process measures at most this many files before a fresh one replaces it, so its
+    memory cannot creep up over a long audit."""
+    progress_every_s: float = 0.5
+    """How often a running audit records how far it is, for the pages to show."""
+    refresh_s: float = 1.0
+    """How often the Dataset and Prepare pages redraw the progress of a running audit."""
+    stop_timeout_s: float = 10.0
+    """Seconds a stopped audit gets to end before it is terminated (what it measured is kept)."""
 
 
 @dataclass(frozen=True)

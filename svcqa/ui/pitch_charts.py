@@ -167,22 +167,24 @@ def voice_map_chart(report: dict) -> tuple[go.Figure, list[list[str]]]:
     """Return the voice map scatter (one trace per group) and the clip paths of each trace's points.
 
     Groups: ``other_voice``, ``speech``, ``noisy``, other flags, clean; a clip goes to the first
-    group it belongs to.
+    group it belongs to. Clean clips are drawn first, small and faded; flagged ones on top of
+    them, larger, so a handful of outliers stays visible among a thousand clean clips.
     """
     groups = (
-        ("other_voice", "#E45756"),
-        ("speech", "#B279A2"),
-        ("noisy", "#F58518"),
-        ("other flags", "#9D9DA1"),
         ("clean", "#4C78A8"),
+        ("other flags", "#9D9DA1"),
+        ("noisy", "#F58518"),
+        ("speech", "#B279A2"),
+        ("other_voice", "#E45756"),
     )
+    flag_groups = ("other_voice", "speech", "noisy")
     xy = report["summary"]["voice_consistency"]["map_xy"]
     members: dict[str, list[dict]] = {name: [] for name, _ in groups}
     for clip in report["clips"]:
         if clip["path"] not in xy:
             continue
         flags = set(clip["flags"])
-        name = next((g for g, _ in groups[:3] if g in flags), "other flags" if flags else "clean")
+        name = next((g for g in flag_groups if g in flags), "other flags" if flags else "clean")
         members[name].append(clip)
     fig = go.Figure()
     paths: list[list[str]] = []
@@ -191,13 +193,19 @@ def voice_map_chart(report: dict) -> tuple[go.Figure, list[list[str]]]:
         if not clips:
             continue
         paths.append([c["path"] for c in clips])
+        clean = name == "clean"
         fig.add_trace(
             go.Scatter(
                 x=[xy[c["path"]][0] for c in clips],
                 y=[xy[c["path"]][1] for c in clips],
                 mode="markers",
-                name=name,
-                marker={"color": colour, "size": 11},
+                name=f"{name} ({len(clips)})",
+                marker={
+                    "color": colour,
+                    "size": 7 if clean else 13,
+                    "opacity": 0.35 if clean else 0.95,
+                    "line": {"width": 0 if clean else 1, "color": "white"},
+                },
                 text=[c["path"] for c in clips],
                 hovertemplate="%{text}<extra></extra>",
             )

@@ -7,17 +7,25 @@ user's edits for the session; the page saves them to the workspace when a plan i
 from __future__ import annotations
 
 import dataclasses
+from pathlib import Path
+from typing import Any
 
+import plotly.graph_objects as go
 import streamlit as st
 
+from svcqa.audio.decode import read
+from svcqa.core.errors import SvcqaError
+from svcqa.core.files import json_hash
 from svcqa.core.settings import SLICER_PRESET_FIELDS, PrepareSettings, Settings, SlicerSettings
 from svcqa.dataset.flags import CATALOGUE
+from svcqa.prepare import report as prepare_report
 from svcqa.prepare.plan import safe_speaker_name
-from svcqa.prepare.slicer import PRESETS, SHORT_PIECE_POLICIES, matching_preset
-from svcqa.ui import state
+from svcqa.prepare.slicer import SLICE_LIMIT, PRESETS, SHORT_PIECE_POLICIES, SlicePlan, matching_preset, plan_slices
+from svcqa.ui import charts, state
 
 CUSTOM = "custom"
 """Preset shown when the slicer parameters match no preset."""
+_KEPT_PREVIEWS = 4
 
 
 def init_state(settings: Settings) -> None:
@@ -41,7 +49,14 @@ def init_state(settings: Settings) -> None:
 def on_source_change() -> None:
     """Suggest the new source's name as the speaker and forget choices made for the old source."""
     st.session_state[state.PREP_SPEAKER] = safe_speaker_name(st.session_state[state.PREP_SOURCE])
-    for key in (state.PREP_PREVIEW_FILE, state.PREP_CHOICES, state.PREP_RESULT):
+    for key in (
+        state.PREP_PREVIEW_FILE,
+        state.PREP_CHOICES,
+        state.PREP_CHOICE_PATHS,
+        state.PREP_OVERRIDES,
+        state.PREP_CHOICES_SHOW,
+        state.PREP_RESULT,
+    ):
         st.session_state.pop(key, None)
 
 
@@ -192,3 +207,54 @@ def cleanup_inputs(base: PrepareSettings, max_piece_s: float) -> PrepareSettings
         target_lufs=float(target),
         peak_ceiling_dbfs=float(ceiling),
     )
+
+
+@st.fragment
+def slicer_preview(
+    source_dir: Path, rows: list[dict[str, Any]], slicer: SlicerSettings, max_input_s: float
+) -> None:
+    """Draw where the chosen file would be cut (the longest by default); picking another file
+    redraws only this preview. A file longer than ``max_input_s`` (the slicing limit) is refused
+    before it is decoded."""
+    readable = {row["path"]: row["duration_s"] for row in rows if row["duration_s"]}
+    if not readable:
+        st.warning("No readable file to preview.")
+        return
+    paths = list(readable)
+    preview_path = st.selectbox(
+        "Preview file",
+        paths,
+        index=paths.index(max(paths, key=readable.__getitem__)),
+        format_func=lambda p: f"{p} ({readable[p]:.1f} s)",
+        key=state.PREP_PREVIEW_FILE,
+    )
+    path = source_dir / preview_path
+    try:
+        figure, pieces = _preview(
+            str(path), path.stat().st_mtime_ns, json_hash(slicer.to_dict()), slicer, max_input_s
+        )
+    except (SvcqaError, OSError) as exc:
+        st.error(str(exc))
+        return
+    st.plotly_chart(figure, width="stretch", key="prep_waveform")
+    st.dataframe(
+        prepare_report.pieces_frame(pieces),
+        hide_index=True,
+        width="stretch",
+        key="prep_pieces",
+        column_config={"duration_s": st.column_config.NumberColumn("length (s)", format="%.2f")},
+    )
+    st.caption(
+        f"{len(pieces.pieces)} pieces, {len(pieces.dropped)} dropped as too short. "
+        f"Only clips over {slicer.max_piece_s:g} s are sliced when the plan runs."
+    )
+
+
+@st.cache_resource(max_entries=_KEPT_PREVIEWS, show_spinner=False)
+def _preview(
+    path: str, mtime_ns: int, slicer_key: str, _slicer: SlicerSettings, max_input_s: float
+) -> tuple[go.Figure, SlicePlan]:
+    """Return the waveform with the cuts marked and the slice plan of one file (kept while unchanged)."""
+    samples, rate_hz = read(Path(path), max_duration_s=max_input_s, work=SLICE_LIMIT)
+    pieces = plan_slices(samples, rate_hz, _slicer)
+    return charts.waveform(samples.mean(axis=1), rate_hz, marks_s=pieces.cut_points_s), pieces

@@ -64,7 +64,9 @@ def pitch_panel(ws: Workspace, report: AuditReport, settings: Settings) -> None:
     st.subheader("Test song check")
     st.caption("Does the dataset cover the notes a song needs? Use the song's dry vocals.")
     songs = sorted(p.name for p in ws.songs.iterdir() if p.suffix.lower() in AUDIO_EXTENSIONS)
-    upload = st.file_uploader("Upload vocals to songs/", type=[e.lstrip(".") for e in AUDIO_EXTENSIONS], key=state.SONG_UPLOAD)
+    upload = st.file_uploader(
+        "Upload vocals to songs/", type=[e.lstrip(".") for e in AUDIO_EXTENSIONS], key=state.SONG_UPLOAD
+    )
     if upload is not None and st.button("Save to songs/", key=state.SONG_UPLOAD_SAVE):
         try:
             saved = save_upload(ws, "songs", upload.name, upload.getvalue())
@@ -73,7 +75,9 @@ def pitch_panel(ws: Workspace, report: AuditReport, settings: Settings) -> None:
         else:
             st.success(f"Saved as songs/{saved.name}")
             st.rerun()
-    choice = st.selectbox("Song", songs, index=None, key=state.SONG_PICK, placeholder="choose a song in songs/")
+    choice = st.selectbox(
+        "Song", songs, index=None, key=state.SONG_PICK, placeholder="choose a song in songs/"
+    )
     if not choice:
         return
     try:
@@ -118,21 +122,29 @@ def speech_panel(ws: Workspace, folder: Path, summary: dict) -> None:
     )
     st.write(", ".join(f"**{n}** {kind}" for kind, n in counts.items()))
     if not to_remove:
-        st.success(f"No {('speech' if summary.get('declared_kind') == 'singing' else 'singing')} clips found.")
+        st.success(
+            f"No {('speech' if summary.get('declared_kind') == 'singing' else 'singing')} clips found."
+        )
         return
     st.markdown(f"**Remove these {len(to_remove)} clips** (most confident first):")
     for row in to_remove[:MAX_LISTED_CLIPS]:
         st.markdown(f"`{row['path']}` - {row['kind']}, confidence {row['confidence'] * 100:.0f}%")
         play_clip(ws, folder, row["path"])
     if len(to_remove) > MAX_LISTED_CLIPS:
-        st.caption(f"... and {len(to_remove) - MAX_LISTED_CLIPS} more (filter the table by the `speech` flag).")
+        st.caption(
+            f"... and {len(to_remove) - MAX_LISTED_CLIPS} more (filter the table by the `speech` flag)."
+        )
 
 
+@st.fragment
 def voice_map_panel(ws: Workspace, folder: Path, report: dict) -> None:
-    """Draw the 2-D map of clip voices (PCA of embeddings); clicking a point plays that clip."""
+    """Draw the 2-D map of clip voices (PCA of embeddings); clicking a point plays that clip
+    (only this panel is redrawn)."""
     consistency = report["summary"].get("voice_consistency")
     if not consistency or not consistency.get("map_xy"):
-        st.info("No voice embeddings yet (turn on 'embed voices' in the thresholds, or add clips of 3 s or more).")
+        st.info(
+            "No voice embeddings yet (turn on 'embed voices' in the thresholds, or add clips of 3 s or more)."
+        )
         return
     st.caption(
         "Each point is a clip, placed by its voice embedding (GE2E speaker encoder, resemblyzer). "
@@ -140,12 +152,16 @@ def voice_map_panel(ws: Workspace, folder: Path, report: dict) -> None:
         "register, or heavy noise. A screen, not a verdict: listen before you remove anything."
     )
     figure, paths = voice_map_chart(report)
-    event = st.plotly_chart(figure, width="stretch", key=state.VOICE_MAP, on_select="rerun", selection_mode="points")
+    event = st.plotly_chart(
+        figure, width="stretch", key=state.VOICE_MAP, on_select="rerun", selection_mode="points"
+    )
     points = event.selection.points if event else []
     if points:
         path = paths[points[0]["curve_number"]][points[0]["point_index"]]
         clip = next(c for c in report["clips"] if c["path"] == path)
-        st.markdown(f"`{path}`: similarity {clip.get('voice_similarity')}, flags {', '.join(clip['flags']) or 'none'}")
+        st.markdown(
+            f"`{path}`: similarity {clip.get('voice_similarity')}, flags {', '.join(clip['flags']) or 'none'}"
+        )
         play_clip(ws, folder, path)
     else:
         st.caption("Click a point to hear the clip.")

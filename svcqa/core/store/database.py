@@ -16,6 +16,7 @@ from pathlib import Path
 
 from svcqa.core.errors import WorkspaceError
 from svcqa.core.store.audit_cache import AuditCache
+from svcqa.core.store.audit_progress import AuditProgressTable
 from svcqa.core.store.checkpoints import Checkpoints
 from svcqa.core.store.excerpts import Excerpts
 from svcqa.core.store.invites import Invites
@@ -84,6 +85,11 @@ class Store:
     def audit_cache(self) -> AuditCache:
         """The audit's per-file measurement cache."""
         return AuditCache(self)
+
+    @cached_property
+    def audit_progress(self) -> AuditProgressTable:
+        """How far the running (or last) audit of each folder got."""
+        return AuditProgressTable(self)
 
     @cached_property
     def checkpoints(self) -> Checkpoints:

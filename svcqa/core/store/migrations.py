@@ -138,6 +138,13 @@ MIGRATIONS: tuple[str, ...] = (
         last_failure_at REAL NOT NULL
     );
     """,
+    """
+    CREATE TABLE audit_progress (
+        folder TEXT PRIMARY KEY,
+        data TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    """,
 )
 
 
