@@ -408,8 +408,9 @@ def best_probabilities(means: np.ndarray, covariance: np.ndarray, draws: int) ->
     means = np.asarray(means, dtype=float)
     if means.size == 0:
         return np.zeros(0)
+    covariance = np.asarray(covariance, dtype=float)
     rng = np.random.default_rng(0)
-    samples = rng.multivariate_normal(means, np.asarray(covariance, dtype=float), size=draws, method="eigh")
+    samples = rng.multivariate_normal(means, (covariance + covariance.T) / 2, size=draws, method="eigh")
     return np.bincount(np.argmax(samples, axis=1), minlength=means.size) / draws
 
 

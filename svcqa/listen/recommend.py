@@ -130,17 +130,20 @@ def advise(
     stimuli: Sequence[Stimulus],
     settings: Settings,
     reference: MetricsReference | None = None,
+    series: Mapping[str, ScalarSeries] | None = None,
 ) -> Advice:
     """Return :func:`recommend` for the workspace: the stimuli's cached metrics and the run's loss.
 
-    Nothing is measured here; ``reference`` defaults to the dataset's (:func:`dataset_reference`).
+    Nothing is measured here; ``reference`` defaults to the dataset's (:func:`dataset_reference`),
+    ``series`` to the loss curves read from ``logs/44k``.
     """
     from svcqa.engines.tb_events import read_scalars
     from svcqa.listen.checkpoint_metrics import cached_metrics, dataset_reference, per_checkpoint
 
     reference = reference if reference is not None else dataset_reference(ws, settings)
     rows = per_checkpoint(stimuli, cached_metrics(ws, stimuli, reference, settings))
-    return recommend(results, rows, read_scalars(ws.logs_44k), settings.listen)
+    series = series if series is not None else read_scalars(ws.logs_44k)
+    return recommend(results, rows, series, settings.listen)
 
 
 def _paired(results: Results, settings: ListenSettings) -> list[_Judged]:
@@ -213,14 +216,14 @@ def _blind(
             f"Probability it is the best of the {len(judged)} checkpoints compared: {chosen.p_best:.0%} ({verdict})."
         )
     if len(tied) > 1:
-        others = ", ".join(f"{j.step:,}" for j in sorted(tied[1:], key=lambda j: j.step))
+        others = _steps(sorted(j.step for j in tied[1:]))
         reasons.append(
-            f"Step {others} scored the same (within {tie:g}); {_tie_break(chosen, tied[1], scores)}."
+            f"{others.capitalize()} scored the same (within {tie:g}); {_tie_break(chosen, tied[1], scores)}."
         )
     if overlapping:
         reasons.append(
-            f"The listeners could not tell step {', '.join(f'{s:,}' for s in overlapping)} from it "
-            "(intervals overlap): those sound about as good."
+            f"The listeners could not tell {_steps(overlapping)} from it (intervals overlap): "
+            f"{'they sound' if len(overlapping) > 1 else 'it sounds'} about as good."
         )
     else:
         reasons.append("Every other checkpoint is clearly worse (intervals apart).")
@@ -237,6 +240,20 @@ def _blind(
         )
     recommendation = Recommendation(chosen.step, basis, chosen.p_best, tuple(reasons), chosen.sha256)
     return Advice(recommendation, worse)
+
+
+def _steps(steps: Sequence[int]) -> str:
+    """Return "step 2,000" or "steps 2,000, 3,000 and 4,000".
+
+    Example
+    -------
+    >>> _steps([2, 6, 8])
+    'steps 2, 6 and 8'
+    """
+    named = [f"{s:,}" for s in steps]
+    if len(named) == 1:
+        return f"step {named[0]}"
+    return f"steps {', '.join(named[:-1])} and {named[-1]}"
 
 
 def _evidence(basis: str, chosen: _Judged, judged: Sequence[_Judged]) -> str:

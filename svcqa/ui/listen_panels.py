@@ -33,6 +33,7 @@ from svcqa.listen.stimuli import (
 )
 from svcqa.ui import listen_charts, state
 from svcqa.ui.ab_player import blind_player
+from svcqa.ui.metrics_panel import curve_reader
 
 MODES: dict[str, str] = {"paired": "Paired comparison", "ratings": "Ratings (MUSHRA-like)"}
 CHOICE_LABELS: dict[str, str] = {"A": "A is better", "B": "B is better", "same": "No difference"}
@@ -228,7 +229,8 @@ def _reference(root: str, settings: Settings) -> checkpoint_metrics.MetricsRefer
 
 def advice(ws: Workspace, results: Results, stimuli: list[Stimulus], settings: Settings) -> Advice:
     """Return the recommendation of the test, from the stimuli's cached metrics and the run's loss."""
-    return advise(ws, results, stimuli, settings, _reference(str(ws.root), settings))
+    series = curve_reader(str(ws.logs_44k)).reload()
+    return advise(ws, results, stimuli, settings, _reference(str(ws.root), settings), series)
 
 
 def _measure(ws: Workspace, stimuli: list[Stimulus], settings: Settings) -> dict[str, RenderMetrics]:
