@@ -359,7 +359,9 @@ def test_rating_trial_hides_a_duplicate_and_measures_its_consistency(store, stim
         assert not any(s in json.dumps(trial.to_dict()) + repr(trial) for s in secrets_)
         reloaded = trial_audio(store, stimuli, trial.id)
         assert reloaded.keys() == trial.audio.keys()
-        assert all(same_sound(reloaded[k], trial.audio[k]) and reloaded[k] != trial.audio[k] for k in reloaded)
+        assert all(
+            same_sound(reloaded[k], trial.audio[k]) and reloaded[k] != trial.audio[k] for k in reloaded
+        )
         heard = {letter: hear(wav) for letter, wav in trial.audio.items()}
         assert sorted(set(heard.values())) == list(range(8))
         twice = [letter for letter in trial.letters if list(heard.values()).count(heard[letter]) == 2]
