@@ -1,8 +1,11 @@
-"""The Listen page's panels: listener name, blind voting and rating, reveal, results, export, invitations.
+"""The Listen page's panels: listener name, blind voting and rating, reveal, the recommendation,
+results, export, invitations.
 
 Before reveal nothing drawn here names a checkpoint: sides are letters, audio is the
 anonymised WAV bytes :mod:`svcqa.listen.pairs` and :mod:`svcqa.listen.trials` return, and progress is
-counts only. Identities (steps) appear only in the panels drawn after :func:`svcqa.listen.ranking.reveal`.
+counts only. Identities (steps) appear only in the panels drawn after :func:`svcqa.listen.ranking.reveal`,
+and in the shortlist basis, which only the owner sees, only when asking for it, and never in
+owner blind mode (:func:`shortlist_basis_panel`).
 """
 
 from __future__ import annotations
