@@ -14,7 +14,7 @@ from svcqa.cover import jobs as cover_jobs
 from svcqa.cover import pipeline
 from svcqa.cover.records import CoverRequest
 from svcqa.train.checkpoints import list_checkpoints
-from svcqa.ui import cover_form, state
+from svcqa.ui import blind_mode, cover_form, state
 
 ws = state.current_workspace()
 base = ws.load_settings()
@@ -57,6 +57,8 @@ st.subheader("2. Separation")
 separation_settings, model_blocker = cover_form.separation_inputs(ws, base.separation)
 
 st.subheader("3. Conversion")
+if blind_mode.is_blind(ws):
+    st.warning(blind_mode.COVER_WARNING)
 registered = list_checkpoints(ws)
 if not registered:
     st.info(

@@ -6,7 +6,7 @@ import streamlit as st
 
 from svcqa.listen.ranking import progress, results
 from svcqa.listen.stimuli import shortlist, stimuli_from_renders
-from svcqa.ui import listen_panels, state
+from svcqa.ui import blind_mode, listen_panels, state
 from svcqa.ui.login import vote_only_session
 
 ws = state.current_workspace()
@@ -30,6 +30,7 @@ if len({s.checkpoint_sha256 for s in stimuli}) < 2:
     listen_panels.invites_panel(ws)
     st.stop()
 
+blind = False if invited else blind_mode.toggle(ws)
 name = listen_panels.listener_gate()
 listen_panels.change_listener_button(name)
 listen_panels.show_notice()
@@ -55,16 +56,12 @@ outcome = results(store, stimuli, settings=settings.listen)
 if not outcome.revealed:
     st.subheader("Reveal")
     listen_panels.reveal_panel(store, stimuli, settings, outcome)
+    listen_panels.shortlist_basis_panel(lambda: listen_panels.advice(ws, outcome, stimuli, settings), blind)
     listen_panels.shortlist_panel(ws, settings)
 else:
     st.subheader("Results")
+    listen_panels.recommendation_card(ws, listen_panels.advice(ws, outcome, stimuli, settings), outcome)
     listen_panels.results_panel(outcome)
     st.subheader("Objective metrics")
     listen_panels.metrics_panel(ws, stimuli, settings, outcome)
-    st.subheader("Export")
-    st.caption(
-        "The generator weights without the optimizer state, with the config.json it was trained with: "
-        "what so-vits-svc-fork needs to sing, at a fraction of the training checkpoint's size."
-    )
-    listen_panels.export_panel(ws, outcome)
 listen_panels.invites_panel(ws)

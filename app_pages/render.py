@@ -10,7 +10,7 @@ from svcqa.core.errors import SvcqaError
 from svcqa.core.workspace import AUDIO_EXTENSIONS
 from svcqa.engines import svc
 from svcqa.listen import excerpts, render
-from svcqa.ui import charts, render_panels, state
+from svcqa.ui import blind_mode, charts, render_panels, state
 
 ws = state.current_workspace()
 settings = ws.load_settings()
@@ -21,6 +21,7 @@ st.caption(
     f"to {rs.target_lufs:g} LUFS so the loudest does not win. The content features and pitch of an excerpt "
     "are computed once; each checkpoint only decodes. This page shows steps; the Listen page compares blind."
 )
+blind = blind_mode.toggle(ws)
 
 st.subheader("1. Test song")
 st.file_uploader(
@@ -154,7 +155,7 @@ if st.button("Save render settings", key=state.RENDER_SAVE):
 
 st.subheader("4. Render worker")
 st.caption("Renders every checkpoint as it appears, one at a time, on the GPU when there is one.")
-render_panels.queue_panel(ws)
+render_panels.queue_panel(ws, blind)
 
 st.subheader("5. Listen")
 try:
@@ -171,4 +172,4 @@ else:
         key=state.RENDER_LISTEN_EXCERPT,
     )
     st.button("Refresh", key=state.RENDER_REFRESH)
-    render_panels.players(ws, chosen_excerpts[listen_id], context.settings_hash)
+    render_panels.players(ws, chosen_excerpts[listen_id], context.settings_hash, blind=blind)

@@ -8,10 +8,9 @@ from svcqa.core import gpu, jobs
 from svcqa.core.errors import SvcqaError
 from svcqa.core.settings import TRAIN_PRECISIONS
 from svcqa.demo.model import TOY_NOTICE, is_toy
-from svcqa.engines.tb_events import ScalarReader
 from svcqa.train import training
 from svcqa.ui import state, train_view
-from svcqa.ui.metrics_panel import metrics_panel
+from svcqa.ui.metrics_panel import curve_reader, metrics_panel
 
 ws = state.current_workspace()
 settings = ws.load_settings()
@@ -99,11 +98,6 @@ if running and current.job and training.stop_requested(ws, current.job):
         st.rerun()
 
 
-@st.cache_resource(show_spinner=False)
-def _curve_reader(root: str) -> ScalarReader:
-    return ScalarReader(root)
-
-
 @st.fragment(run_every=train.refresh_s if running else None)
 def live_view() -> None:
     view = training.status(ws)
@@ -152,7 +146,7 @@ def live_view() -> None:
 
     curves, table, log = st.tabs(["Loss curves", "Checkpoints", "Log"])
     with curves:
-        series = _curve_reader(str(ws.logs_44k)).reload()
+        series = curve_reader(str(ws.logs_44k)).reload()
         if not series:
             st.caption("No curves yet: so-vits-svc-fork writes them every log interval.")
         else:

@@ -50,6 +50,10 @@ def test_scripted_listener_votes_until_reveal_and_exports_the_best(
     store = Store(listen_ws.ws.db_path)
     before = _json(_svcqa("listen", "results", ws, "--json", cwd=tmp_path))
     assert before["votes"] == 0 and before["revealed"] is False and before["ranking"] == []
+    assert before["recommendation"]["basis"] == "none" and before["recommendation"]["checkpoint_step"] is None
+    assert before["overtraining_from_step"] is None
+    blind = _json(_svcqa("listen", "results", ws, "--blind", "--json", cwd=tmp_path))
+    assert blind["recommendation"] is None and blind["overtraining_from_step"] is None
 
     pair = _json(
         _svcqa(
@@ -96,11 +100,21 @@ def test_scripted_listener_votes_until_reveal_and_exports_the_best(
     revealed = _svcqa("listen", "reveal", ws, cwd=tmp_path)
     assert revealed.returncode == 0, revealed.stderr
     assert "peak: step 24681" in revealed.stdout
+    assert "Use step 24681 (from the blind paired votes; confidence" in revealed.stdout
     results = _json(_svcqa("listen", "results", ws, "--json", cwd=tmp_path))
     assert results["revealed"] is True
     ranking = results["ranking"]
     assert ranking[0]["checkpoint_step"] == 24_681
     assert all(r["ci_low"] <= r["score"] <= r["ci_high"] for r in ranking)
+    recommended = results["recommendation"]
+    assert recommended.keys() == {"checkpoint_step", "basis", "confidence", "reasons"}
+    assert (recommended["checkpoint_step"], recommended["basis"]) == (24_681, "blind_ranking")
+    assert 0 < recommended["confidence"] <= 1 and recommended["reasons"]
+    assert "overtraining_from_step" in results and results["overtraining_from_step"] in (None, 35_791)
+    assert (
+        _json(_svcqa("listen", "results", ws, "--blind", "--json", cwd=tmp_path))["recommendation"]
+        == recommended
+    )
 
     out = tmp_path / "best.zip"
     exported = _json(_svcqa("export", ws, "--step", "24681", str(out), "--json", cwd=tmp_path))

@@ -33,6 +33,7 @@ from svcqa.listen import render_worker
 from svcqa.listen.ranking import results
 from svcqa.listen.stimuli import stimuli_from_renders
 from svcqa.train import checkpoints
+from tests.blindness import page_leaks, presented_audio
 from tests.browser import CHROMIUM, SCREENSHOTS, chromium_page, running_server
 
 pytestmark = [
@@ -73,6 +74,14 @@ def _workspace(root: Path) -> Workspace:
     )
     sf.write(ws.songs / "test_song.wav", sung_phrase([62, 64, 66, 67, 69, 67], 1.5, 44_100, seed=7), 44_100)
     return ws
+
+
+def _secrets(ws: Workspace) -> set[str]:
+    """Return what names a checkpoint besides its step: hashes, render ids and file names."""
+    found = set()
+    for stim in stimuli_from_renders(ws):
+        found |= {stim.checkpoint_sha256, stim.checkpoint_sha256[:12], stim.render_id, stim.path.name}
+    return found
 
 
 def _go(page, url: str, name: str) -> None:
@@ -130,7 +139,18 @@ def test_whole_pipeline_in_the_browser(tmp_path: Path) -> None:
         _wait_for(lambda: len(stimuli_from_renders(ws)) >= wanted, 15 * 60, "a render per checkpoint")
         page.get_by_role("button", name="Stop worker").click()
         _wait_for(lambda: render_worker.running(ws) is None, 120, "the render worker to stop")
+        page.get_by_role("button", name="Refresh").click()
+        steps = sorted({s.checkpoint_step for s in stimuli_from_renders(ws)})
+        page.get_by_text(f"step {steps[-1]:,}", exact=True).wait_for()  # the owner sees the steps
         _shot(page, "04-renders")
+
+        # Owner blind mode: the players lose their steps; the whole session stays blind until reveal.
+        secrets = _secrets(ws)
+        page.get_by_text("I am taking the test too").click()
+        page.get_by_text("render 1", exact=True).wait_for()
+        assert page.get_by_text(re.compile(r"^step [\d,]+$")).count() == 0
+        assert page_leaks(page, secrets, step_labels=False) == []
+        _shot(page, "04-renders-blind")
 
         # Listen: vote blind until every checkpoint had its comparisons, reveal, export.
         _go(page, url, "Listen")
@@ -141,10 +161,14 @@ def test_whole_pipeline_in_the_browser(tmp_path: Path) -> None:
         def can_reveal() -> bool:
             return results(store, stimuli_from_renders(ws)).refusal is None
 
+        presented: list[bytes] = []
         for _ in range(60):
             if can_reveal():
                 break
             votes = results(store, stimuli_from_renders(ws)).votes
+            _wait_for(lambda: bool(presented_audio(page)), 60, "the pair's audio", poll_s=0.5)
+            shown = presented_audio(page)
+            presented += shown
             page.get_by_role("button", name="A is better").click()
             _wait_for(
                 lambda votes=votes: results(store, stimuli_from_renders(ws)).votes > votes,
@@ -152,12 +176,25 @@ def test_whole_pipeline_in_the_browser(tmp_path: Path) -> None:
                 "the vote to be stored",
                 poll_s=0.5,
             )
+            _wait_for(
+                lambda shown=shown: presented_audio(page) not in ([], shown), 60, "the next pair", poll_s=0.5
+            )
             page.wait_for_timeout(1500)
         assert can_reveal()
         assert "step" not in page.inner_text("body").lower().split("reveal")[0]
+        # Before reveal the whole page is blind: text, attributes, URLs, the audio and its metadata.
+        assert page_leaks(page, secrets) == []
+        assert len(presented) >= 4 and len(set(presented)) == len(presented)  # no two files share bytes
+        page.evaluate(
+            "() => document.body.insertAdjacentHTML('beforeend', "
+            '\'<span id="planted" style="display:none">step 8</span>\')'
+        )
+        assert any("step label 'step 8'" in leak for leak in page_leaks(page, secrets))  # the check can fail
+        page.evaluate("() => document.getElementById('planted').remove()")
         _shot(page, "05-listen-blind")
         page.get_by_role("button", name="Reveal the checkpoints").click()
         page.get_by_role("button", name="Export").wait_for(timeout=5 * MINUTE_MS)
+        page.get_by_text(re.compile(r"^Use step [\d,]+$")).wait_for()  # the answer, with the export beside it
         page.get_by_role("button", name="Export").click()
         # Export writes the zip in the page's rerun; on a loaded machine that can take minutes.
         page.get_by_text(re.compile(r"^Wrote exports/")).first.wait_for(timeout=5 * MINUTE_MS)
@@ -176,7 +213,9 @@ def test_whole_pipeline_in_the_browser(tmp_path: Path) -> None:
         page.get_by_role("button", name=re.compile(r"^Run pipeline")).click()
         _wait_for(lambda: bool(jobs.list_jobs(ws, "cover")), 120, "the cover job to start")
         _wait_for(lambda: not any(j.running for j in jobs.list_jobs(ws, "cover")), 10 * 60, "the cover job")
-        assert jobs.list_jobs(ws, "cover")[0].state == "succeeded", jobs.log_tail(ws, jobs.list_jobs(ws, "cover")[0].id)
+        assert jobs.list_jobs(ws, "cover")[0].state == "succeeded", jobs.log_tail(
+            ws, jobs.list_jobs(ws, "cover")[0].id
+        )
         page.reload(wait_until="networkidle")
         with page.expect_download() as cover_download:
             page.get_by_role("button", name="Download cover").click()

@@ -83,6 +83,7 @@ def test_a_link_session_sees_only_the_listen_page_and_can_vote(listen_ws: Listen
     )
     assert not [b for b in at.button if b.key in owner_keys]
     assert not at.expander
+    assert not at.toggle  # no blind mode to switch, no shortlist basis: a listener is blind by design
 
 
 def test_a_wrong_link_sees_nothing_but_the_refusal(listen_ws: ListenWorkspace) -> None:

@@ -25,6 +25,7 @@ from scipy import special, stats
 from svcqa.core.settings import ListenSettings
 from svcqa.core.store import Store
 from svcqa.listen.export import ExportError, export_checkpoint
+from svcqa.listen.pair_files import write_next_pair
 from svcqa.listen.pairs import CHOICES, Pair, next_pair, pair_audio, vote
 from svcqa.listen.ranking import RevealRefusedError, bradley_terry, results, reveal
 from svcqa.listen.stimuli import ListeningError, Stimulus
@@ -78,6 +79,17 @@ def noisy_choice(pair: Pair, rng: np.random.Generator) -> str:
 def steady_choice(pair: Pair) -> str:
     """Answer like a listener who always hears the better render."""
     return "A" if QUALITY[hear(pair.audio_a)] > QUALITY[hear(pair.audio_b)] else "B"
+
+
+def pcm16(wav: bytes) -> np.ndarray:
+    """Return the 16-bit sample values of a WAV file."""
+    return sf.read(io.BytesIO(wav), dtype="int16")[0].astype(np.int64)
+
+
+def same_sound(a: bytes, b: bytes) -> bool:
+    """Return True when two presentations hold the same samples but for their dithers (3 LSB apart at most)."""
+    x, y = pcm16(a), pcm16(b)
+    return x.shape == y.shape and int(np.max(np.abs(x - y))) <= 3
 
 
 def wav_chunks(wav: bytes) -> list[str]:
@@ -194,6 +206,52 @@ def test_pairs_compare_two_checkpoints_of_the_same_excerpt_with_random_sides(sto
     assert len(sides) == 6  # every ordered pair of 3 checkpoints, so sides are not fixed
 
 
+# -- every presentation is unique --------------------------------------------------------
+def test_no_two_presented_files_share_their_bytes_over_a_whole_session(store, stimuli, tmp_path):
+    settings = ListenSettings(repeat_share=0.5, repeat_min_gap=2)
+    rng = np.random.default_rng(11)
+    presented: list[bytes] = []
+    for n in range(40):
+        pair = next_pair(store, stimuli, "alice", settings=settings, rng=rng)
+        presented += [pair.audio_a, pair.audio_b, *pair_audio(store, stimuli, pair.id, settings=settings)]
+        if n % 8 == 0:  # the command line hands the pending pair out again as a.wav and b.wav
+            files = write_next_pair(store, stimuli, "alice", tmp_path / f"cli{n}", settings)
+            presented += [files.a.read_bytes(), files.b.read_bytes()]
+        vote(store, pair.id, "alice", steady_choice(pair))
+    for _ in range(6):
+        trial = next_trial(store, stimuli, "alice", rng=rng)
+        presented += [*trial.audio.values(), *trial_audio(store, stimuli, trial.id).values()]
+        rate(store, trial.id, "alice", dict.fromkeys(trial.letters, 50))
+
+    (alice,) = results(store, stimuli, settings=settings).listeners
+    assert alice.repeats >= 5 and alice.trials == 6  # swapped repeats and hidden duplicates were presented
+    assert len(presented) == 40 * 4 + 5 * 2 + 6 * 9 * 2
+    assert len(set(presented)) == len(presented)
+    assert len({wav[44:] for wav in presented}) == len(presented)  # not even the sample data repeats
+
+
+def test_a_presentation_sounds_like_its_render_within_minus_80_db(store, stimuli):
+    raw = next_pair(store, stimuli, "alice", settings=ListenSettings(match_loudness=False))
+    row = Store(store.path).listen.pair(raw.id)
+    by_id = {s.render_id: s for s in stimuli}
+    for wav, render in ((raw.audio_a, row.render_a), (raw.audio_b, row.render_b)):
+        original, rate_hz = sf.read(by_id[render].path, dtype="float64")
+        shown, shown_rate_hz = sf.read(io.BytesIO(wav), dtype="float64")
+        assert shown_rate_hz == rate_hz and shown.shape == original.shape  # no timing or length change
+        residual = shown - original
+        assert 20 * np.log10(np.max(np.abs(residual))) <= -80.0
+        assert 20 * np.log10(np.sqrt(np.mean(residual**2))) <= -90.0
+        assert np.any(residual != 0)  # dithered, not copied
+
+    matched = next_pair(store, stimuli, "bob", rng=np.random.default_rng(12))
+    again_a, again_b = pair_audio(store, stimuli, matched.id)
+    for first, second in ((matched.audio_a, again_a), (matched.audio_b, again_b)):
+        x, y = (sf.read(io.BytesIO(w))[0] for w in (first, second))
+        assert first != second and 20 * np.log10(np.max(np.abs(x - y))) <= -80.0
+        meter = pyloudnorm.Meter(SR)
+        assert meter.integrated_loudness(x) == pytest.approx(meter.integrated_loudness(y), abs=0.01)
+
+
 # -- votes ------------------------------------------------------------------------------
 def test_vote_rejects_unknown_pair_other_listener_bad_choice_and_bad_tag(store, stimuli):
     pair = next_pair(store, stimuli, "alice", rng=np.random.default_rng(4))
@@ -299,11 +357,16 @@ def test_rating_trial_hides_a_duplicate_and_measures_its_consistency(store, stim
         trial = next_trial(store, stimuli, "honest", ("verse", "chorus")[n % 2], rng=rng)
         assert trial.letters == tuple("ABCDEFGHI")
         assert not any(s in json.dumps(trial.to_dict()) + repr(trial) for s in secrets_)
-        assert trial_audio(store, stimuli, trial.id) == dict(trial.audio)
+        reloaded = trial_audio(store, stimuli, trial.id)
+        assert reloaded.keys() == trial.audio.keys()
+        assert all(
+            same_sound(reloaded[k], trial.audio[k]) and reloaded[k] != trial.audio[k] for k in reloaded
+        )
         heard = {letter: hear(wav) for letter, wav in trial.audio.items()}
         assert sorted(set(heard.values())) == list(range(8))
         twice = [letter for letter in trial.letters if list(heard.values()).count(heard[letter]) == 2]
-        assert len(twice) == 2 and trial.audio[twice[0]] == trial.audio[twice[1]]
+        assert len(twice) == 2 and same_sound(trial.audio[twice[0]], trial.audio[twice[1]])
+        assert trial.audio[twice[0]] != trial.audio[twice[1]]  # the hidden copy cannot be found by its bytes
         scores = {k: 50 + 20 * QUALITY[v] + rng.uniform(-2, 2) for k, v in heard.items()}
         rate(store, trial.id, "honest", scores)
 

@@ -9,12 +9,9 @@ would tell which checkpoint is playing.
 
 from __future__ import annotations
 
-import base64
 import io
 import json
-import re
 import zipfile
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,9 +23,8 @@ from svcqa.listen.ranking import results
 from svcqa.listen.stimuli import shortlist, stimuli_from_renders
 from svcqa.ui import state
 from tests.app_paths import APP, page
+from tests.app_text import PAYLOAD, page_text, player_audio, player_pages
 from tests.listen_workspace import ListenWorkspace, better_side, heard_step, make_listen_workspace
-
-PAYLOAD = re.compile(r'<script type="application/json" id="payload">(.*?)</script>', re.S)
 
 
 @pytest.fixture
@@ -48,43 +44,6 @@ def open_listen_page(name: str = "alice") -> AppTest:
     at.button(key=state.LISTEN_NAME_SUBMIT).click().run()
     assert not at.exception, at.exception
     return at
-
-
-def _nodes(node) -> Iterator:
-    yield node
-    for child in getattr(node, "children", {}).values():
-        yield from _nodes(child)
-
-
-def player_pages(at: AppTest) -> list[str]:
-    """Return the HTML of every embedded page (the blind player)."""
-    return [n.proto.srcdoc for n in _nodes(at._tree) if getattr(n, "type", None) == "iframe"]
-
-
-def player_audio(at: AppTest) -> dict[str, bytes]:
-    """Return letter -> WAV bytes the player was given."""
-    (html,) = player_pages(at)
-    payload = json.loads(PAYLOAD.search(html).group(1))
-    return {
-        label: base64.b64decode(data) for label, data in zip(payload["labels"], payload["audio"], strict=True)
-    }
-
-
-def page_text(at: AppTest) -> str:
-    """Return everything the page sends to the browser as text, the player's base64 audio left out."""
-    parts = []
-    for node in _nodes(at._tree):
-        proto = getattr(node, "proto", None)
-        if proto is None:
-            continue
-        if getattr(node, "type", None) == "iframe":
-            parts.append(PAYLOAD.sub("", proto.srcdoc))
-        else:
-            parts.append(str(proto))
-        value = getattr(node, "value", None)
-        if value is not None and not callable(value):
-            parts.append(repr(value))
-    return "\n".join(parts)
 
 
 def wav_chunks(wav: bytes) -> list[str]:
@@ -189,6 +148,14 @@ def test_reveal_is_refused_until_enough_votes_then_shows_the_curve_and_exports(
     assert not at.exception, at.exception
 
     assert [s.value for s in at.subheader][:1] == ["Results"]
+    assert "#### Use step 24,681" in {m.value for m in at.markdown}
+    assert any(c.value.startswith("From the blind paired votes; confidence") for c in at.caption)
+    assert any("The blind paired votes rank it first of 3" in m.value for m in at.markdown)
+    assert (
+        at.selectbox(key=state.LISTEN_EXPORT_STEP)
+        .format_func(listen_ws.sha_by_step[24_681])
+        .endswith("(recommended)")
+    )
     assert any("Quality peaks at step **24,681**" in m.value for m in at.markdown)
     assert "24,681" in page_text(at)  # the walk does see what the page shows
     assert at.get("plotly_chart")

@@ -139,6 +139,39 @@ def _listen_test(workspace_dir: Path) -> tuple[Workspace, Any, list[Any], Any]:
     return ws, ws.store(), stimuli_from_renders(ws), ws.load_settings().listen
 
 
+def _advice(ws: Workspace, found: Any, stimuli: list[Any], blind: bool) -> Any:
+    """Return the recommendation of the test (None in ``blind`` mode before reveal)."""
+    from svcqa.listen.recommend import advise
+
+    if blind and not found.revealed:
+        return None
+    return advise(ws, found, stimuli, ws.load_settings())
+
+
+def _advice_json(advice: Any) -> dict[str, Any]:
+    """Return the ``recommendation`` and ``overtraining_from_step`` keys (null in blind mode before reveal)."""
+    return (
+        advice.to_dict() if advice is not None else {"recommendation": None, "overtraining_from_step": None}
+    )
+
+
+def _advice_lines(advice: Any) -> list[str]:
+    """Return the recommendation as text lines: the step (or the shortlist basis), then the reasons."""
+    from svcqa.listen.recommend import BASES
+
+    if advice is None:
+        return ["Blind: the recommendation stays hidden until reveal."]
+    found = advice.recommendation
+    if found.checkpoint_step is None:
+        head = "No recommendation yet."
+    elif found.is_answer:
+        sure = f"; confidence {found.confidence:.0%}" if found.confidence is not None else ""
+        head = f"Use step {found.checkpoint_step} (from {BASES[found.basis]}{sure})."
+    else:
+        head = f"Shortlist basis, not the answer: step {found.checkpoint_step} ({BASES[found.basis]})."
+    return [head, *(f"  - {reason}" for reason in found.reasons)]
+
+
 def _ranking_lines(results: Any) -> list[str]:
     """Return the revealed ranking as text lines, best first, with where quality peaks."""
     from svcqa.listen.ranking import quality_curve
@@ -158,22 +191,33 @@ def _ranking_lines(results: Any) -> list[str]:
 
 @listen.command("results")
 @workspace_argument
+@click.option(
+    "--blind",
+    is_flag=True,
+    help="You take the test too: before reveal leave out the shortlist basis (it names a step).",
+)
 @json_flag
-def listen_results(workspace_dir: Path, as_json: bool) -> None:
-    """Print the votes so far and, once revealed, the ranking of the checkpoints.
+def listen_results(workspace_dir: Path, blind: bool, as_json: bool) -> None:
+    """Print the votes so far, the checkpoint to use and, once revealed, the ranking.
 
-    Before reveal the ranking is empty: nothing names a checkpoint.
+    After reveal, with enough blind judgements, the recommendation is the listeners' answer
+    (basis blind_ranking or blind_ratings) and overtraining_from_step the first later step
+    clearly worse. Before, the ranking is empty and the recommendation is the shortlist basis
+    (objective metrics and loss), labelled so: never the answer. --blind leaves it out.
     """
     from svcqa.listen.ranking import results
 
-    _, store, stimuli, settings = _listen_test(workspace_dir)
+    ws, store, stimuli, settings = _listen_test(workspace_dir)
     found = results(store, stimuli, settings=settings)
+    advice = _advice(ws, found, stimuli, blind)
     if as_json:
-        write_json(found.to_dict(), "-")
+        write_json({**found.to_dict(), **_advice_json(advice)}, "-")
         return
-    click.echo(f"{found.votes} votes, {found.rated_trials} rated trials; revealed: {'yes' if found.revealed else 'no'}")
+    click.echo(
+        f"{found.votes} votes, {found.rated_trials} rated trials; revealed: {'yes' if found.revealed else 'no'}"
+    )
     click.echo(found.refusal or "Every checkpoint had enough comparisons: reveal is allowed.")
-    for line in _ranking_lines(found):
+    for line in [*_ranking_lines(found), *_advice_lines(advice)]:
         click.echo(line)
 
 
@@ -215,7 +259,9 @@ def listen_next(workspace_dir: Path, listener: str, out_dir: Path | None, as_jso
 @workspace_argument
 @click.option("--listener", required=True, help="The listener the pair was given to.")
 @click.option("--pair", "pair_id", required=True, help="The pair id `listen next` printed.")
-@click.option("--choice", required=True, type=click.Choice(["A", "B", "same"]), help="The better side, or same.")
+@click.option(
+    "--choice", required=True, type=click.Choice(["A", "B", "same"]), help="The better side, or same."
+)
 @click.option(
     "--tag",
     "tags",
@@ -244,13 +290,14 @@ def listen_reveal(workspace_dir: Path, as_json: bool) -> None:
     """Reveal which checkpoint is which and print the ranking; exit 1 with the reason while too few votes are in."""
     from svcqa.listen.ranking import reveal
 
-    _, store, stimuli, settings = _listen_test(workspace_dir)
+    ws, store, stimuli, settings = _listen_test(workspace_dir)
     found = reveal(store, stimuli, settings=settings)
+    advice = _advice(ws, found, stimuli, blind=False)
     if as_json:
-        write_json(found.to_dict(), "-")
+        write_json({**found.to_dict(), **_advice_json(advice)}, "-")
         return
     click.echo(f"Revealed after {found.votes} votes and {found.rated_trials} rated trials.")
-    for line in _ranking_lines(found):
+    for line in [*_ranking_lines(found), *_advice_lines(advice)]:
         click.echo(line)
 
 
@@ -274,7 +321,9 @@ def listen_invite(workspace_dir: Path, label: str, base_url: str, as_json: bool)
     if as_json:
         write_json({"invite": invite.to_dict(), "link": link}, "-")
     else:
-        click.echo(f"{link}\n(invitation {invite.id}; revoke with: python -m svcqa listen revoke {workspace_dir} {invite.id})")
+        click.echo(
+            f"{link}\n(invitation {invite.id}; revoke with: python -m svcqa listen revoke {workspace_dir} {invite.id})"
+        )
 
 
 @listen.command("invites")
@@ -342,9 +391,13 @@ def metrics(workspace: Path, json_out: str | None) -> None:
         write_json({"checkpoints": [row.to_dict() for row in rows]}, json_out)
     if json_out != "-":
         if not rows:
-            click.echo("No renders yet: render a test song through the checkpoints first (python -m svcqa render).")
+            click.echo(
+                "No renders yet: render a test song through the checkpoints first (python -m svcqa render)."
+            )
         for row in rows:
             values = ", ".join(
-                f"{METRIC_LABELS[name]} {value:.3g}" for name, value in row.values.items() if value is not None
+                f"{METRIC_LABELS[name]} {value:.3g}"
+                for name, value in row.values.items()
+                if value is not None
             )
             click.echo(f"step {row.checkpoint_step:>7,}: {values or 'no values'}")

@@ -406,6 +406,22 @@ class ListenSettings(Record):
     """A hidden duplicate scored within this many points of its original counts as consistent."""
     shortlist_size: int = 8
     """Checkpoints kept when the owner shortlists the most promising ones by objective metrics."""
+    best_probability_draws: int = 4000
+    """Draws from the ranking's normal approximation behind each checkpoint's probability of being the best."""
+    tie_log_strength: float = 0.05
+    """Bradley-Terry scores closer than this are a tie for the recommendation (about 1 % of win chance)."""
+    tie_rating_points: float = 0.5
+    """Mean ratings closer than this (points of 100) are a tie for the recommendation."""
+    confident_p_best: float = 0.9
+    """A recommendation whose probability of being the best reaches this is called confident."""
+    watch_evaluations: int = 3
+    """Overtraining watch: the objective metrics of this many newest checkpoints in a row did not
+    beat the best before them (while the loss kept falling)."""
+    watch_min_loss_drop: float = 0.01
+    """Overtraining watch: the loss "keeps falling" when its robust trend fell by at least this share
+    between the best checkpoint and the newest."""
+    watch_loss_tags: tuple[str, ...] = ("loss/g/mel", "loss/g/total")
+    """The loss the overtraining watch follows: the first of these tags the run logs."""
 
 
 @dataclass(frozen=True)

@@ -237,16 +237,20 @@ def per_checkpoint(
     return sorted(rows, key=lambda r: (r.checkpoint_step, r.checkpoint_sha256))
 
 
-def most_promising(rows: Sequence[CheckpointMetrics], count: int) -> list[str]:
-    """Return the hashes of the ``count`` checkpoints with the best mean rank over the metrics.
+def metric_scores(rows: Sequence[CheckpointMetrics]) -> dict[str, float | None]:
+    """Return checkpoint hash -> its mean rank over the metrics, scaled to 0-1 (1 = best on every one).
 
     Each metric with a value for at least two checkpoints ranks them (best = 1, turned by
-    :data:`HIGHER_IS_BETTER`); a checkpoint's score is its mean of those ranks scaled to 0-1.
-    A checkpoint without any value comes last. Ties go to the later step.
+    :data:`HIGHER_IS_BETTER`, ties share their mean rank); a checkpoint without any such value
+    gets None.
+
+    Example
+    -------
+    >>> rows = [CheckpointMetrics(s, f"{s:064x}", 1, {"f0_error_cents": e}) for s, e in ((1, 90.0), (2, 30.0))]
+    >>> list(metric_scores(rows).values())
+    [0.5, 1.0]
     """
-    if count < 2:
-        raise ValueError("count must be at least 2")
-    scores = {r.checkpoint_sha256: [] for r in rows}
+    scores: dict[str, list[float]] = {r.checkpoint_sha256: [] for r in rows}
     for name, higher in HIGHER_IS_BETTER.items():
         present = [(r.checkpoint_sha256, r.values.get(name)) for r in rows if r.values.get(name) is not None]
         if len(present) < 2:
@@ -255,9 +259,21 @@ def most_promising(rows: Sequence[CheckpointMetrics], count: int) -> list[str]:
         ranks = stats.rankdata(values if higher else -values) / len(present)
         for (sha, _), rank in zip(present, ranks, strict=True):
             scores[sha].append(float(rank))
+    return {sha: float(np.mean(found)) if found else None for sha, found in scores.items()}
+
+
+def most_promising(rows: Sequence[CheckpointMetrics], count: int) -> list[str]:
+    """Return the hashes of the ``count`` checkpoints with the best mean rank over the metrics.
+
+    The mean rank is :func:`metric_scores`. A checkpoint without any value comes last. Ties go
+    to the later step.
+    """
+    if count < 2:
+        raise ValueError("count must be at least 2")
+    scores = metric_scores(rows)
     step = {r.checkpoint_sha256: r.checkpoint_step for r in rows}
     ordered = sorted(
-        scores, key=lambda sha: (-(np.mean(scores[sha]) if scores[sha] else -1.0), -step[sha], sha)
+        scores, key=lambda sha: (-(scores[sha] if scores[sha] is not None else -1.0), -step[sha], sha)
     )
     return ordered[:count]
 

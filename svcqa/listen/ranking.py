@@ -17,6 +17,7 @@ Example
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections import defaultdict
@@ -51,6 +52,9 @@ class RankedCheckpoint(Record):
     ci_high: float
     comparisons: int
     """Paired votes this checkpoint took part in."""
+    p_best: float | None = None
+    """Probability that it is the best of the ranked checkpoints, from the fit's normal
+    approximation (:func:`best_probabilities`); None when not computed."""
 
 
 @dataclass(frozen=True)
@@ -64,6 +68,9 @@ class RatedCheckpoint(Record):
     """None with a single trial (no spread to estimate)."""
     ci_high: float | None
     trials: int
+    p_best: float | None = None
+    """Probability that it is the best of the rated checkpoints (:func:`best_probabilities`);
+    None while any rated checkpoint has a single trial."""
 
 
 @dataclass(frozen=True)
@@ -307,6 +314,7 @@ def _ranking(
     z = stats.norm.ppf(0.5 + settings.confidence / 2)
     half_widths = z * np.sqrt(np.clip(np.diag(covariance), 0.0, None))
     games = (wins + wins.T).sum(axis=1)
+    p_best = best_probabilities(scores, covariance, settings.best_probability_draws)
     ranked = [
         RankedCheckpoint(
             checkpoint_step=known.steps[sha],
@@ -315,6 +323,7 @@ def _ranking(
             ci_low=float(scores[k] - half_widths[k]),
             ci_high=float(scores[k] + half_widths[k]),
             comparisons=int(games[k]),
+            p_best=round(float(p_best[k]), 4),
         )
         for sha, k in index.items()
     ]
@@ -333,13 +342,24 @@ def _ratings(
     for (_, sha), scores in per_trial.items():
         per_checkpoint[sha].append(float(np.mean(scores)))
     rated = []
+    errors = []
     for sha, means in per_checkpoint.items():
         mean = float(np.mean(means))
         low = high = None
         if len(means) > 1:
-            half = stats.t.ppf(0.5 + settings.confidence / 2, len(means) - 1) * stats.sem(means)
+            errors.append(float(stats.sem(means)))
+            half = stats.t.ppf(0.5 + settings.confidence / 2, len(means) - 1) * errors[-1]
             low, high = mean - float(half), mean + float(half)
         rated.append(RatedCheckpoint(known.steps[sha], sha, mean, low, high, len(means)))
+    if rated and len(errors) == len(rated):
+        p_best = best_probabilities(
+            np.array([r.mean_score for r in rated]),
+            np.diag(np.square(errors)),
+            settings.best_probability_draws,
+        )
+        rated = [
+            dataclasses.replace(r, p_best=round(float(p), 4)) for r, p in zip(rated, p_best, strict=True)
+        ]
     return tuple(sorted(rated, key=lambda r: (-r.mean_score, r.checkpoint_step)))
 
 
@@ -371,6 +391,27 @@ def _listener_stats(
         duplicate_mean_abs_diff=float(np.mean(diffs)) if diffs else None,
         duplicates_within_tolerance=sum(d <= settings.duplicate_tolerance_points for d in diffs),
     )
+
+
+def best_probabilities(means: np.ndarray, covariance: np.ndarray, draws: int) -> np.ndarray:
+    """Return, per item, the probability that it is the best under a normal posterior.
+
+    ``draws`` samples of ``N(means, covariance)`` (a fixed seed: the same votes give the same
+    numbers); each item's share of the draws in which it scores highest.
+
+    Example
+    -------
+    >>> p = best_probabilities(np.array([1.0, 0.0, -1.0]), np.eye(3) * 0.01, 2000)
+    >>> [round(float(v), 2) for v in p]
+    [1.0, 0.0, 0.0]
+    """
+    means = np.asarray(means, dtype=float)
+    if means.size == 0:
+        return np.zeros(0)
+    covariance = np.asarray(covariance, dtype=float)
+    rng = np.random.default_rng(0)
+    samples = rng.multivariate_normal(means, (covariance + covariance.T) / 2, size=draws, method="eigh")
+    return np.bincount(np.argmax(samples, axis=1), minlength=means.size) / draws
 
 
 # -- Bradley-Terry ----------------------------------------------------------------------

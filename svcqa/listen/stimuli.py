@@ -3,8 +3,11 @@ of checkpoints taking part, listener names, and the anonymised audio a browser r
 
 What may reach a browser is an opaque random token plus anonymised audio: mono 16-bit WAV
 re-encoded from the samples (only the ``fmt`` and ``data`` chunks, so no metadata survives),
-loudness matched within a pair or trial. Render ids, file names, steps and hashes stay in the
-workspace database and in the ``svcqa.listen`` modules.
+loudness matched within a pair or trial, with a fresh TPDF dither at the 16-bit LSB for each
+presentation, so no two files handed out share their bytes (a repeat, a reload or the hidden
+duplicate cannot be spotted by a hash) while each stays within 1.5 LSB (-86 dBFS) of its render.
+Render ids, file names, steps and hashes stay in the workspace database and in the
+``svcqa.listen`` modules.
 
 Example
 -------
@@ -35,6 +38,8 @@ from svcqa.core.settings import ListenSettings
 from svcqa.core.workspace import Workspace
 
 MAX_LISTENER_CHARS = 64
+PCM16_FULL_SCALE = 32_768
+"""libsndfile's 16-bit scale: a float sample x is written as the integer round(x * 32768)."""
 
 
 class ListeningError(SvcqaError):
@@ -173,7 +178,11 @@ def listener_name(listener: str) -> str:
 
 
 def anonymised_wavs(paths: Sequence[Path], settings: ListenSettings) -> list[bytes]:
-    """Return mono 16-bit WAV bytes of each file, loudness matched, with no metadata."""
+    """Return mono 16-bit WAV bytes of each file, loudness matched, with no metadata.
+
+    Every call dithers afresh (:func:`dithered_pcm16`): the same render presented twice, even
+    in one call, gives different bytes and sounds the same.
+    """
     decoded = [read(path, mono=True) for path in paths]
     gains_db = [0.0] * len(decoded)
     if settings.match_loudness:
@@ -186,7 +195,30 @@ def anonymised_wavs(paths: Sequence[Path], settings: ListenSettings) -> list[byt
             target -= max(0.0, peak + target - levels[k] - settings.peak_ceiling_dbfs)
         for k in measured:
             gains_db[k] = target - levels[k]
+    rng = np.random.default_rng()
     return [
-        wav_bytes(samples * db_to_gain(gain), rate, "PCM_16")
+        wav_bytes(dithered_pcm16(samples * db_to_gain(gain), rng), rate, "PCM_16")
         for (samples, rate), gain in zip(decoded, gains_db, strict=True)
     ]
+
+
+def dithered_pcm16(samples: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """Return ``samples`` on the 16-bit grid after a TPDF dither of +-1 LSB drawn from ``rng``.
+
+    The result is float and holds exact multiples of 1/32768, so the 16-bit encoder writes it
+    unchanged; each sample moves by at most 1.5 LSB, with no change of level, timing or length.
+
+    Example
+    -------
+    >>> x = np.full(1000, 0.25)
+    >>> a, b = (dithered_pcm16(x, np.random.default_rng(seed)) for seed in (1, 2))
+    >>> bool(np.all(a * 32768 == np.round(a * 32768))), bool(np.any(a != b))
+    (True, True)
+    >>> bool(np.max(np.abs(a - x)) <= 1.5 / 32768)
+    True
+    """
+    triangular = rng.random(samples.shape) - rng.random(samples.shape)
+    levels = np.clip(
+        np.round(samples * PCM16_FULL_SCALE + triangular), -PCM16_FULL_SCALE, PCM16_FULL_SCALE - 1
+    )
+    return levels / PCM16_FULL_SCALE

@@ -1,12 +1,16 @@
-"""The Listen page's panels: listener name, blind voting and rating, reveal, results, export, invitations.
+"""The Listen page's panels: listener name, blind voting and rating, reveal, the recommendation,
+results, export, invitations.
 
 Before reveal nothing drawn here names a checkpoint: sides are letters, audio is the
 anonymised WAV bytes :mod:`svcqa.listen.pairs` and :mod:`svcqa.listen.trials` return, and progress is
-counts only. Identities (steps) appear only in the panels drawn after :func:`svcqa.listen.ranking.reveal`.
+counts only. Identities (steps) appear only in the panels drawn after :func:`svcqa.listen.ranking.reveal`,
+and in the shortlist basis, which only the owner sees, only when asking for it, and never in
+owner blind mode (:func:`shortlist_basis_panel`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
 
@@ -19,6 +23,7 @@ from svcqa.core.store import Store
 from svcqa.core.workspace import Workspace
 from svcqa.listen import checkpoint_metrics, export, invites, pairs, trials
 from svcqa.listen.ranking import Progress, Results, RevealRefusedError, quality_curve, reveal
+from svcqa.listen.recommend import BASES, Advice, Recommendation, advise
 from svcqa.listen.render_metrics import DNSMOS_LABEL, METRIC_NAMES, RenderMetrics
 from svcqa.listen.stimuli import (
     ListeningError,
@@ -31,6 +36,7 @@ from svcqa.listen.stimuli import (
 )
 from svcqa.ui import listen_charts, state
 from svcqa.ui.ab_player import blind_player
+from svcqa.ui.metrics_panel import curve_reader
 
 MODES: dict[str, str] = {"paired": "Paired comparison", "ratings": "Ratings (MUSHRA-like)"}
 CHOICE_LABELS: dict[str, str] = {"A": "A is better", "B": "B is better", "same": "No difference"}
@@ -224,6 +230,12 @@ def _reference(root: str, settings: Settings) -> checkpoint_metrics.MetricsRefer
     return checkpoint_metrics.dataset_reference(Workspace(Path(root)), settings)
 
 
+def advice(ws: Workspace, results: Results, stimuli: list[Stimulus], settings: Settings) -> Advice:
+    """Return the recommendation of the test, from the stimuli's cached metrics and the run's loss."""
+    series = curve_reader(str(ws.logs_44k)).reload()
+    return advise(ws, results, stimuli, settings, _reference(str(ws.root), settings), series)
+
+
 def _measure(ws: Workspace, stimuli: list[Stimulus], settings: Settings) -> dict[str, RenderMetrics]:
     bar = st.progress(0.0, text="Measuring the renders...")
     measured = checkpoint_metrics.measure_renders(
@@ -378,25 +390,69 @@ def metrics_panel(ws: Workspace, stimuli: list[Stimulus], settings: Settings, re
             st.markdown(f"- {found.statement}")
 
 
-def export_panel(ws: Workspace, results: Results) -> None:
-    """Offer the revealed checkpoints (best first selected) for export as a small inference model."""
+def recommendation_card(ws: Workspace, advice: Advice, results: Results) -> None:
+    """Draw the answer after reveal: one card, "Use step N", its reasons, and the export beside it.
+
+    Without enough blind judgements the card gives the shortlist basis instead, labelled as such.
+    """
+    found = advice.recommendation
+    with st.container(border=True, key="listen_recommendation"):
+        left, right = st.columns([3, 2])
+        with left:
+            _recommendation_text(found)
+        with right:
+            export_panel(ws, results, found)
+
+
+def shortlist_basis_panel(get_advice: Callable[[], Advice], blind: bool) -> None:
+    """Before reveal: offer the shortlist basis (objective metrics and loss) on request, labelled as
+    not the answer; never in owner blind mode."""
+    if blind:
+        st.caption("Blind mode: the shortlist basis names a step, so it stays hidden until reveal.")
+        return
+    if st.toggle(
+        "Show the shortlist basis (objective metrics and loss)",
+        key=state.LISTEN_SHORTLIST_BASIS,
+        help="It names a step: leave it off while you vote yourself. It is a screen, not the answer.",
+    ):
+        with st.container(border=True):
+            _recommendation_text(get_advice().recommendation)
+
+
+def _recommendation_text(found: Recommendation) -> None:
+    """Draw a recommendation's heading, what it rests on and its reasons."""
+    if found.checkpoint_step is None:
+        st.markdown("#### No recommendation yet")
+    elif found.is_answer:
+        st.markdown(f"#### Use step {found.checkpoint_step:,}")
+        sure = f"; confidence {found.confidence:.0%}" if found.confidence is not None else ""
+        st.caption(f"From {BASES[found.basis]}{sure}.")
+    else:
+        st.markdown(f"#### Shortlist basis: step {found.checkpoint_step:,}")
+        st.caption(f"Not the answer: {BASES[found.basis]}.")
+    st.markdown("\n".join(f"- {reason}" for reason in found.reasons))
+
+
+def export_panel(ws: Workspace, results: Results, recommended: Recommendation) -> None:
+    """Offer the revealed checkpoints (the recommended one selected) for export as a small inference model."""
     if not results.ranking:
         return
     by_step = sorted(results.ranking, key=lambda r: r.checkpoint_step)
     steps = {r.checkpoint_sha256: r.checkpoint_step for r in by_step}
-    best = results.ranking[0].checkpoint_sha256 if results.votes else by_step[-1].checkpoint_sha256
     options = list(steps)
-    left, right = st.columns([3, 1], vertical_alignment="bottom")
-    picked = left.selectbox(
+    best = recommended.checkpoint_sha256 if recommended.checkpoint_sha256 in steps else options[-1]
+    mark = " (recommended)" if recommended.is_answer else " (shortlist basis)"
+    st.caption("Export: the generator weights and config.json only, what so-vits-svc-fork needs to sing.")
+    picked = st.selectbox(
         "Checkpoint",
         options,
         index=options.index(best),
         format_func=lambda sha: (
-            f"step {steps[sha]:,}" + (" (preferred)" if sha == best and results.votes else "")
+            f"step {steps[sha]:,}" + (mark if sha == recommended.checkpoint_sha256 else "")
         ),
         key=state.LISTEN_EXPORT_STEP,
     )
-    if right.button("Export", key=state.LISTEN_EXPORT, type="primary"):
+    if st.button("Export", key=state.LISTEN_EXPORT, type="primary"):
         out = export.default_export_path(ws, steps[picked])
         try:
             exported = export.export_step(ws, steps[picked], out, sha256=picked)

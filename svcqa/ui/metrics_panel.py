@@ -1,4 +1,5 @@
-"""The Train page's objective metrics: each render's screens plotted against training step."""
+"""The Train page's objective metrics: each render's screens plotted against training step, and the
+overtraining watch (:mod:`svcqa.listen.overtraining`), which only speaks and never stops a run."""
 
 from __future__ import annotations
 
@@ -8,8 +9,10 @@ from plotly.subplots import make_subplots
 
 from svcqa.core.settings import Settings, TrainSettings
 from svcqa.core.workspace import Workspace
+from svcqa.engines.tb_events import ScalarReader
 from svcqa.listen.checkpoint_metrics import METRIC_LABELS, CheckpointMetrics, workspace_metrics
-from svcqa.ui import state
+from svcqa.listen.overtraining import watch
+from svcqa.ui import blind_mode, state
 
 HELP = """
 What they can tell: **voice similarity** (GE2E speaker embedding of the render against the
@@ -46,13 +49,21 @@ def metrics_figure(rows: list[CheckpointMetrics]) -> go.Figure:
     return fig
 
 
+@st.cache_resource(show_spinner=False)
+def curve_reader(root: str) -> ScalarReader:
+    """Return the loss-curve reader of a run folder, one per server (it reads new events only)."""
+    return ScalarReader(root)
+
+
 def metrics_panel(ws: Workspace, settings: Settings, train: TrainSettings) -> None:
-    """Draw the cached metrics against step, and a button measuring renders not measured yet."""
+    """Draw the overtraining watch, the cached metrics against step (unless this session takes the
+    test blind), and a button measuring renders not measured yet."""
     st.caption(
         "From the renders of your test song (Renders page): where the voice stops improving. "
         "Screens that save listening time, not a verdict.",
         help=HELP,
     )
+    blind = blind_mode.toggle(ws)
     if st.button("Measure new renders", key=state.TRAIN_MEASURE):
         bar = st.progress(0.0, text="Measuring renders...")
         workspace_metrics(ws, settings, measure=True, progress=lambda f, m: bar.progress(min(f, 1.0), text=m))
@@ -60,5 +71,14 @@ def metrics_panel(ws: Workspace, settings: Settings, train: TrainSettings) -> No
     rows = workspace_metrics(ws, settings, measure=False)
     if not rows:
         st.caption("No measured renders yet.")
+        return
+    found = watch(rows, curve_reader(str(ws.logs_44k)).reload(), settings.listen)
+    if found.stalled:
+        st.warning(f"**Overtraining watch.** {found.message(blind=blind)}")
+    if blind:
+        st.caption(
+            f"Blind mode: the objective metrics of {len(rows)} checkpoints stay hidden until reveal, "
+            "because they would tell you which checkpoint sounds how."
+        )
         return
     st.plotly_chart(metrics_figure(rows), width="stretch", key="train_metrics")

@@ -13,7 +13,7 @@ from svcqa.core.errors import SvcqaError
 from svcqa.core.settings import RenderSettings
 from svcqa.core.workspace import Workspace
 from svcqa.listen import excerpts, render, render_worker
-from svcqa.ui import state
+from svcqa.ui import blind_mode, state
 
 LOG_LINES = 12
 SOURCE_RATE_HZ = 44_100
@@ -70,13 +70,13 @@ def excerpt_audio(root: str, excerpt: excerpts.Excerpt, mtime_ns: int) -> np.nda
 
 
 # -- the live queue -------------------------------------------------------------------------
-def queue_panel(ws: Workspace) -> None:
+def queue_panel(ws: Workspace, blind: bool = False) -> None:
     """Show the worker's state with Start/Stop, the queue, its progress and its failures, renewed
-    every ``RenderSettings.refresh_s``."""
-    st.fragment(_live_queue, run_every=ws.load_settings().render.refresh_s)(ws)
+    every ``RenderSettings.refresh_s``; ``blind`` (owner blind mode) masks the steps in its log."""
+    st.fragment(_live_queue, run_every=ws.load_settings().render.refresh_s)(ws, blind)
 
 
-def _live_queue(ws: Workspace) -> None:
+def _live_queue(ws: Workspace, blind: bool) -> None:
     settings = ws.load_settings().render
     job = render_worker.running(ws)
     start_col, stop_col, status_col = st.columns([1, 1, 4])
@@ -101,7 +101,8 @@ def _live_queue(ws: Workspace) -> None:
     _queue_progress(ws, settings)
     if last is not None:
         # Also when nothing can render: a worker that died shows its last lines here.
-        st.code(jobs.log_tail(ws, last.id, LOG_LINES) or "(no output yet)", language=None)
+        log = jobs.log_tail(ws, last.id, LOG_LINES) or "(no output yet)"
+        st.code(blind_mode.mask_steps(log) if blind else log, language=None)
 
 
 def _queue_progress(ws: Workspace, settings: RenderSettings) -> None:
@@ -137,8 +138,12 @@ def _queue_progress(ws: Workspace, settings: RenderSettings) -> None:
 
 
 # -- players ----------------------------------------------------------------------------------
-def players(ws: Workspace, excerpt: excerpts.Excerpt, settings_hash: str) -> None:
-    """Show the source excerpt and one player per checkpoint that rendered it, by step."""
+def players(ws: Workspace, excerpt: excerpts.Excerpt, settings_hash: str, blind: bool = False) -> None:
+    """Show the source excerpt and one player per checkpoint that rendered it, by step.
+
+    ``blind`` (owner blind mode) numbers the playable renders in this session's random order
+    instead, with no step, loudness or message (:mod:`svcqa.ui.blind_mode`).
+    """
     song = ws.root / excerpt.song
     source = excerpt_audio(str(ws.root), excerpt, song.stat().st_mtime_ns) if song.is_file() else None
     if source is not None:
@@ -147,6 +152,9 @@ def players(ws: Workspace, excerpt: excerpts.Excerpt, settings_hash: str) -> Non
     records = render.list_renders(ws, settings_hash=settings_hash, excerpt_id=excerpt.id)
     if not records:
         st.info("No render of this excerpt with the current settings yet; start the worker.")
+        return
+    if blind:
+        _blind_players(ws, records)
         return
     for record in records:
         step_col, info_col, player_col = st.columns([1, 2, 4])
@@ -163,3 +171,16 @@ def players(ws: Workspace, excerpt: excerpts.Excerpt, settings_hash: str) -> Non
             player_col.audio(str(path))
         if record.message:
             player_col.caption(record.message)
+
+
+def _blind_players(ws: Workspace, records: list[render.RenderRecord]) -> None:
+    """Show the playable renders as "render 1", "render 2", ... in this session's random order."""
+    playable = [r for r in records if r.ok and r.path and (ws.root / r.path).is_file()]
+    st.caption(
+        "Blind mode: the renders play in a random order, without their steps, until reveal. "
+        f"{len(records) - len(playable)} of {len(records)} cannot be played (failed, or file gone)."
+    )
+    for number, record in enumerate(blind_mode.shuffled(playable, "id"), start=1):
+        label_col, player_col = st.columns([1, 6])
+        label_col.markdown(f"**render {number}**")
+        player_col.audio((ws.root / record.path).read_bytes(), format="audio/wav")  # no file name

@@ -303,6 +303,11 @@ class ListenTables:
             revealed = conn.execute("SELECT COUNT(*) AS n FROM listen_reveal").fetchone()["n"] > 0
         return ListenState(tuple(voted), tuple(ratings), tuple(listeners), revealed)
 
+    def revealed(self) -> bool:
+        """Return whether the test was revealed."""
+        with self._store.connect() as conn:
+            return conn.execute("SELECT COUNT(*) AS n FROM listen_reveal").fetchone()["n"] > 0
+
     def reveal(self, revealed_at: float) -> None:
         """Mark the test revealed (the first time counts)."""
         with self._store.connect() as conn:
