@@ -98,7 +98,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     shutil.rmtree(ws.root, ignore_errors=True)
     ws.ensure_layout()
     for relative in ("dataset", "filelists", "configs"):
-        shutil.copytree(prep.root / relative, ws.root / relative)
+        shutil.copytree(prep.root / relative, ws.root / relative, dirs_exist_ok=True)
     train = dataclasses.replace(
         tiny_train_settings(TrainSettings()),
         batch_size=args.batch_size,

@@ -96,8 +96,9 @@ class StopFlag:
 def trainer_options(accelerator: str, devices: int) -> dict[str, Any]:
     """Return the ``pl.Trainer`` arguments that train on ``devices`` processes of ``accelerator``.
 
-    More than one device is DDP with unused parameters allowed, as so-vits-svc-fork asks for
-    (the generator's f0 predictor is not used by every loss); gloo on the CPU, NCCL on GPUs.
+    More than one device is DDP with unused parameters allowed, as so-vits-svc-fork itself asks
+    for on several GPUs (its two optimisers each step only part of the model); gloo on the CPU,
+    NCCL on GPUs.
 
     Example
     -------
