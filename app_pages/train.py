@@ -6,7 +6,7 @@ import streamlit as st
 
 from svcqa.core import gpu, jobs
 from svcqa.core.errors import SvcqaError
-from svcqa.core.settings import TRAIN_PRECISIONS
+from svcqa.core.settings import TRAIN_ACCELERATORS, TRAIN_PRECISIONS
 from svcqa.demo.model import TOY_NOTICE, is_toy
 from svcqa.train import training
 from svcqa.ui import state, train_view
@@ -68,6 +68,24 @@ with st.expander("Options", expanded=not running and newest is None):
         "the archive keeps every generator).",
         disabled=running,
     )
+    d1, d2, _ = st.columns([1, 1, 3])
+    devices = d1.number_input(
+        "Devices",
+        min_value=0,
+        value=train.devices,
+        key=state.TRAIN_DEVICES,
+        help="Training processes, one per device, trained together (Lightning DDP) when more than "
+        "one; 0: every visible GPU, else one CPU process.",
+        disabled=running,
+    )
+    accelerator = d2.selectbox(
+        "Accelerator",
+        TRAIN_ACCELERATORS,
+        index=TRAIN_ACCELERATORS.index(train.accelerator),
+        key=state.TRAIN_ACCELERATOR,
+        help="auto: the GPU when there is one.",
+        disabled=running,
+    )
 
 b1, b2, b3 = st.columns([1, 1, 3])
 label = f"Resume from step {newest:,}" if newest is not None else "Start training"
@@ -79,6 +97,8 @@ if b1.button(label, key=state.TRAIN_START, type="primary", disabled=running):
         precision=precision,
         log_interval=int(log_interval),
         eval_interval=int(eval_interval),
+        devices=int(devices),
+        accelerator=accelerator,
     )
     try:
         ws.save_settings(chosen)
@@ -142,7 +162,8 @@ def live_view() -> None:
             "No NVIDIA GPU found: training runs on the CPU (fine for the demo, far too slow for a real voice)."
         )
     if used:
-        st.caption(f"This run uses: {used}")
+        ranks = f" ({progress.world_size} processes, Lightning DDP)" if progress.world_size > 1 else ""
+        st.caption(f"This run uses: {used}{ranks}")
 
     curves, table, log = st.tabs(["Loss curves", "Checkpoints", "Log"])
     with curves:

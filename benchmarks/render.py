@@ -1,15 +1,29 @@
 """Render speed: K checkpoints of one 20 s excerpt, svcqa's shared-feature renderer against one
 ``svc infer`` call per checkpoint (what users do today), measured in the same run.
 
-Run: ``.venv/bin/python benchmarks/render.py [--checkpoints 5] [--device cpu|cuda] [--workdir DIR]``.
+Run: ``.venv/bin/python benchmarks/render.py [--model-size tiny|real] [--checkpoints 3]
+[--device cpu|cuda] [--workdir DIR] [--json OUT]``.
 
-It builds its own tiny model (stand-in ContentVec, a short real ``svc train``, then copies of the
-generator with slightly perturbed weights saved as checkpoints at steps 10000, 20000, ...), kept
-in ``--workdir`` for the next run. Both sides start cold, as separate processes: svcqa is timed
-as one ``python -m svcqa render`` call (Python start, ContentVec, features, K decodes, loudness
-matching), the baseline as K ``svc infer`` calls. ``--baseline-threads N`` runs ``svc infer``
-with N torch threads (default: torch's own choice, as users run it); svcqa uses its
-``ConversionSettings.cpu_threads`` (half the cores) on the CPU.
+Models, built once into ``--workdir`` (``<workdir>/<size>/``) and reused by the next run:
+
+* ``tiny``: the stand-in ContentVec, a short real ``svc train``, then copies of its generator with
+  slightly perturbed weights saved as checkpoints at steps 10000, 20000, ...;
+* ``real``: random weights with the real shapes (:mod:`svcqa.demo.real_models`): ContentVec base
+  (12 layers, 768 wide, projection to 256) and the so-vits-svc 4.x 44 kHz generator, one seed per
+  checkpoint, saved as ``svc train`` saves them (about 550 MB each).
+
+Both sides start cold, as separate processes, with the same slicing (the workspace's
+:class:`~svcqa.core.settings.ConversionSettings`): svcqa is timed as one ``python -m svcqa render``
+call (Python start, ContentVec, features, K decodes, loudness matching), the baseline as K
+``svc infer`` calls. The checkpoints are registered before the clock starts, as svcqa's training
+registers each one when it is written. ``--baseline-threads N`` runs ``svc infer`` with N torch
+threads (default: torch's own choice, as users run it); svcqa uses its
+``ConversionSettings.cpu_threads``.
+
+The JSON holds ``speedup_vs_svc_infer`` (svc_infer_s / svcqa_s), ``svcqa_s``, ``svc_infer_s``,
+``decode_s`` (time in the generators' forward passes, summed over the renders), ``decode_share``
+(decode_s / svcqa_s: what is left is start-up, loading, features and loudness), the per-render
+load and decode times and the load average before and after.
 """
 
 from __future__ import annotations
@@ -21,9 +35,9 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soundfile as sf
@@ -31,27 +45,37 @@ import soundfile as sf
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from svcqa.core import jobs
+from svcqa.core.files import atomic_write_json
 from svcqa.core.workspace import Workspace
+from svcqa.demo.real_models import build_real_contentvec, build_real_model
 from svcqa.demo.synth import sung_phrase
 from svcqa.demo.tiny_models import build_tiny_contentvec, tiny_config_edits, tiny_env, tiny_train_settings
 from svcqa.engines import svc
+from svcqa.listen.render_worker import register_new_checkpoints
 
 REPO = Path(__file__).resolve().parent.parent
 SR = 44_100
 EXCERPT_S = 20.0
 FIRST_STEP = 10
+STEP_SPACING = 10_000
 TRAIN_TIMEOUT_S = 900.0
+MODEL_SIZES = ("tiny", "real")
 
 
-def build_model(workdir: Path) -> tuple[Workspace, dict[str, str]]:
-    """Return a workspace with a tiny trained ``logs/44k/G_10.pth`` (built once) and its environment."""
+def build_tiny(workdir: Path, count: int) -> tuple[Path, list[Path], dict[str, str]]:
+    """Return the tiny model's config, ``count`` checkpoints and environment (built once)."""
     hf_home = workdir / "hf_home"
     build_tiny_contentvec(hf_home)
     env = svc.svc_env(tiny_env(hf_home))
     ws = Workspace(workdir / "model").ensure_layout()
-    generator = ws.logs_44k / f"G_{FIRST_STEP}.pth"
-    if generator.is_file():
-        return ws, env
+    trained = ws.logs_44k / f"G_{FIRST_STEP}.pth"
+    if not trained.is_file():
+        train_tiny(ws, env)
+    return ws.logs_44k / "config.json", perturbed_copies(trained, workdir / "checkpoints", count), env
+
+
+def train_tiny(ws: Workspace, env: dict[str, str]) -> None:
+    """Train the tiny model until ``logs/44k/G_10.pth`` is written, then delete the discriminators."""
     speaker = ws.dataset_raw / "singer"
     speaker.mkdir(parents=True, exist_ok=True)
     for i in range(8):
@@ -61,6 +85,7 @@ def build_model(workdir: Path) -> tuple[Workspace, dict[str, str]]:
     print("building the tiny model: preprocessing and a short training...", flush=True)
     svc.preprocess(ws, train, extra_edits=tiny_config_edits(), env=env)
     job = jobs.start(ws, "train", svc.train_argv(), env=env)
+    generator = ws.logs_44k / f"G_{FIRST_STEP}.pth"
     discriminator = ws.logs_44k / f"D_{FIRST_STEP}.pth"
     deadline, last_size = time.monotonic() + TRAIN_TIMEOUT_S, -1
     while True:
@@ -74,29 +99,39 @@ def build_model(workdir: Path) -> tuple[Workspace, dict[str, str]]:
     jobs.stop(ws, job.id, timeout_s=60)
     for path in ws.logs_44k.glob("D_*.pth"):
         path.unlink()
-    return ws, env
 
 
-def make_checkpoints(model: Workspace, target: Workspace, count: int) -> list[Path]:
-    """Return ``count`` generator checkpoints in ``target``: the trained one's weights slightly perturbed."""
+def perturbed_copies(trained: Path, folder: Path, count: int) -> list[Path]:
+    """Return ``count`` checkpoints in ``folder``: ``trained``'s weights slightly perturbed."""
     import torch
 
-    trained = torch.load(model.logs_44k / f"G_{FIRST_STEP}.pth", map_location="cpu", weights_only=True)
+    state = torch.load(trained, map_location="cpu", weights_only=True)
+    folder.mkdir(parents=True, exist_ok=True)
     paths = []
     for k in range(1, count + 1):
+        path = folder / f"G_{STEP_SPACING * k}.pth"
+        paths.append(path)
+        if path.is_file():
+            continue
         generator = torch.Generator().manual_seed(k)
         weights = {
             name: value + 1e-3 * value.std().nan_to_num() * torch.randn(value.shape, generator=generator)
             if value.is_floating_point() and value.numel() > 1
             else value
-            for name, value in trained["model"].items()
+            for name, value in state["model"].items()
         }
-        path = target.logs_44k / f"G_{10_000 * k}.pth"
-        torch.save(
-            {"model": weights, "iteration": 10_000 * k, "optimizer": None, "learning_rate": 1e-4}, path
-        )
-        paths.append(path)
+        torch.save({**state, "model": weights, "iteration": STEP_SPACING * k}, path)
     return paths
+
+
+def build_real(workdir: Path, count: int) -> tuple[Path, list[Path], dict[str, str]]:
+    """Return the real-size model's config, ``count`` checkpoints and environment (built once)."""
+    hf_home = workdir / "hf_home"
+    print("building the real-size stand-ins (once)...", flush=True)
+    build_real_contentvec(hf_home)
+    folder = workdir / "checkpoints"
+    paths = build_real_model(folder, tuple(STEP_SPACING * k for k in range(1, count + 1)))
+    return folder / "config.json", paths, svc.svc_env(tiny_env(hf_home))
 
 
 def write_excerpt(path: Path) -> None:
@@ -110,15 +145,24 @@ def write_excerpt(path: Path) -> None:
     sf.write(path, audio, SR, subtype="PCM_16")
 
 
+def link_or_copy(source: Path, target: Path) -> None:
+    """Hard-link ``source`` to ``target`` (copy across file systems)."""
+    try:
+        os.link(source, target)
+    except OSError:
+        shutil.copy(source, target)
+
+
 def time_svc_infer(
     ws: Workspace, song: Path, checkpoints: list[Path], env: dict[str, str], device: str, threads: int | None
 ) -> float:
-    """Return the seconds K ``svc infer`` calls take, one per checkpoint."""
+    """Return the seconds K ``svc infer`` calls take, one per checkpoint, slicing as svcqa does."""
     full_env = svc.subprocess_env(env)
     if threads:
         full_env["OMP_NUM_THREADS"] = str(threads)
     out_dir = ws.root / "baseline"
     out_dir.mkdir(exist_ok=True)
+    conversion = ws.load_settings().conversion
     started = time.perf_counter()
     for checkpoint in checkpoints:
         argv = svc.infer_argv(
@@ -129,15 +173,14 @@ def time_svc_infer(
             "parselmouth",
             speaker="singer",
             device=device,
+            conversion=conversion,
         )
         subprocess.run(argv, cwd=ws.root, env=full_env, check=True, capture_output=True)
     return time.perf_counter() - started
 
 
-def time_svcqa(ws: Workspace, song: Path, env: dict[str, str], device: str, count: int) -> tuple[float, dict]:
+def time_svcqa(ws: Workspace, song: Path, env: dict[str, str], count: int) -> tuple[float, dict[str, Any]]:
     """Return the seconds one ``python -m svcqa render`` call takes, and its JSON."""
-    settings = ws.load_settings()
-    ws.save_settings(settings.with_section("conversion", device=device))
     out = ws.root / "svcqa.json"
     argv = [
         sys.executable,
@@ -150,50 +193,95 @@ def time_svcqa(ws: Workspace, song: Path, env: dict[str, str], device: str, coun
         "--excerpt",
         f"0:{EXCERPT_S:g}",
         "--min-step",
-        "10000",
+        str(STEP_SPACING),
         "--f0-method",
         "parselmouth",
         "--json",
         str(out),
     ]
     started = time.perf_counter()
-    subprocess.run(argv, cwd=REPO, env=svc.subprocess_env(env), check=True, capture_output=True)
+    done = subprocess.run(argv, cwd=REPO, env=svc.subprocess_env(env), capture_output=True, text=True)
     seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        sys.exit(f"svcqa render failed:\n{done.stderr[-4000:]}")
     result = json.loads(out.read_text(encoding="utf-8"))
     assert len(result["renders"]) == count and not any(r["error"] for r in result["renders"]), result
     return seconds, result
 
 
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Build (or reuse) the models, time both sides, and return the figures."""
+    workdir = args.workdir.absolute() / args.model_size
+    build = build_real if args.model_size == "real" else build_tiny
+    config_path, checkpoints, env = build(workdir, args.checkpoints)
+    run_dir = workdir / "run"
+    shutil.rmtree(run_dir, ignore_errors=True)
+    ws = Workspace(run_dir).ensure_layout()
+    shutil.copy(config_path, ws.logs_44k / "config.json")
+    for checkpoint in checkpoints:
+        link_or_copy(checkpoint, ws.logs_44k / checkpoint.name)
+    settings = ws.load_settings()
+    ws.save_settings(settings.with_section("conversion", device=args.device))
+    register_new_checkpoints(ws)
+    song = run_dir / "excerpt.wav"
+    write_excerpt(song)
+    load_before = os.getloadavg()
+    baseline_s = time_svc_infer(ws, song, checkpoints, env, args.device, args.baseline_threads)
+    svcqa_s, result = time_svcqa(ws, song, env, args.checkpoints)
+    load_after = os.getloadavg()
+    renders = result["renders"]
+    decode_s = sum(r["decode_s"] for r in renders)
+    return {
+        "model_size": args.model_size,
+        "device": args.device,
+        "checkpoints": args.checkpoints,
+        "excerpt_s": EXCERPT_S,
+        "cpu_count": os.cpu_count(),
+        "baseline_threads": args.baseline_threads or "torch default",
+        "speedup_vs_svc_infer": baseline_s / svcqa_s,
+        "svcqa_s": svcqa_s,
+        "svc_infer_s": baseline_s,
+        "decode_s": decode_s,
+        "decode_share": decode_s / svcqa_s,
+        "load_s": [r["load_s"] for r in renders],
+        "decode_s_each": [r["decode_s"] for r in renders],
+        "lufs": [r["lufs"] for r in renders],
+        "load_average_before": load_before,
+        "load_average_after": load_after,
+    }
+
+
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--checkpoints", type=int, default=5, help="K, the number of checkpoints")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model-size", choices=MODEL_SIZES, default="tiny")
+    parser.add_argument("--checkpoints", type=int, default=3, help="K, the number of checkpoints")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (both sides)")
-    parser.add_argument("--workdir", type=Path, default=None, help="keep the tiny model here between runs")
+    parser.add_argument(
+        "--workdir", type=Path, default=REPO / ".bench", help="models are built once into DIR/<size>"
+    )
     parser.add_argument("--baseline-threads", type=int, default=None, help="torch threads of svc infer")
+    parser.add_argument("--json", type=Path, default=None, help="write the figures as JSON to OUT")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        workdir = args.workdir or Path(tmp)
-        model, env = build_model(workdir)
-        run_dir = Path(tmp) / "run"
-        ws = Workspace(run_dir).ensure_layout()
-        shutil.copy(model.logs_44k / "config.json", ws.logs_44k / "config.json")
-        checkpoints = make_checkpoints(model, ws, args.checkpoints)
-        song = run_dir / "excerpt.wav"
-        write_excerpt(song)
-        baseline_s = time_svc_infer(ws, song, checkpoints, env, args.device, args.baseline_threads)
-        svcqa_s, result = time_svcqa(ws, song, env, args.device, args.checkpoints)
-        lufs = [r["lufs"] for r in result["renders"]]
+    figures = run(args)
     k = args.checkpoints
-    threads = args.baseline_threads or "torch default"
     print(
-        f"device {args.device}, {os.cpu_count()} CPU cores; K = {k} checkpoints of one {EXCERPT_S:g} s excerpt"
+        f"{args.model_size} models on {args.device}, {os.cpu_count()} CPU cores; K = {k} checkpoints "
+        f"of one {EXCERPT_S:g} s excerpt; load average {figures['load_average_before'][0]:.1f} before, "
+        f"{figures['load_average_after'][0]:.1f} after"
     )
     print(
-        f"svc infer, one call per checkpoint ({threads} threads): {baseline_s:7.1f} s  ({baseline_s / k:.1f} s each)"
+        f"svc infer, one call per checkpoint: {figures['svc_infer_s']:7.1f} s  ({figures['svc_infer_s'] / k:.1f} s each)"
     )
-    print(f"svcqa render, one call:                        {svcqa_s:7.1f} s  ({svcqa_s / k:.1f} s each)")
-    print(f"renders' loudness: {min(lufs):.2f} to {max(lufs):.2f} LUFS")
-    print(f"ratio: {baseline_s / svcqa_s:.1f}x faster")
+    print(
+        f"svcqa render, one call:             {figures['svcqa_s']:7.1f} s  ({figures['svcqa_s'] / k:.1f} s each)"
+    )
+    print(
+        f"decoding (generator forward): {figures['decode_s']:.1f} s, {figures['decode_share']:.0%} of svcqa's time"
+    )
+    print(f"renders' loudness: {min(figures['lufs']):.2f} to {max(figures['lufs']):.2f} LUFS")
+    print(f"ratio: {figures['speedup_vs_svc_infer']:.2f}x faster")
+    if args.json:
+        atomic_write_json(args.json, figures)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ plugin was imported before it registered it).
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,14 @@ class TinyPreprocessed:
     report: svc.PreprocessReport
     train: TrainSettings
     env: dict[str, str]
+
+    def copy_to(self, target: Path) -> Workspace:
+        """Return a workspace of the caller's own at ``target`` with this one's preprocessed
+        dataset, so checkpoints of other tests' runs do not mix in."""
+        ws = Workspace(target).ensure_layout()
+        for relative in ("dataset", "filelists", "configs"):
+            shutil.copytree(self.workspace.root / relative, ws.root / relative, dirs_exist_ok=True)
+        return ws
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ CODES = [
     "restarted_from_scratch",
     "contentvec_missing",
     "not_preprocessed",
+    "rank_died",
     "process_died",
 ]
 
@@ -43,6 +44,7 @@ def test_a_log_showing_every_failure_is_reported_in_table_order_with_filled_in_w
             "loss/g/total: nan",
             "WARNING No checkpoint found. Start from scratch.",
             "OSError: lengyue233/content-vec-best: LocalEntryNotFoundError: offline mode",
+            "[rank: 1] Child process with PID 4242 terminated with code -9. Forcefully terminating all other processes",
             "FileNotFoundError: [Errno 2] No such file or directory: 'filelists/44k/train.txt'",
         )
     )
@@ -54,5 +56,6 @@ def test_a_log_showing_every_failure_is_reported_in_table_order_with_filled_in_w
     assert "Lower the batch size to 3 on the Train page" in by_code["cuda_oom"].fix
     assert "up to step 800 existed" in by_code["restarted_from_scratch"].explanation
     assert "killed by signal SIGKILL (killed)" in by_code["process_died"].explanation
+    assert "PID 4242 terminated with code -9" in by_code["rank_died"].evidence
     assert by_code["process_died"].evidence.endswith("'filelists/44k/train.txt'")
     assert "{" not in "".join(d.explanation + d.fix for d in found)

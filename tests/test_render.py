@@ -286,6 +286,35 @@ def test_background_worker_job_renders_a_new_excerpt(rendered: Rendered) -> None
     assert "renders pending" in jobs.log_tail(ws, job.id, 40)
 
 
+def test_worker_spreads_the_checkpoints_over_two_cpu_processes_and_renders_what_one_renders(
+    rendered: Rendered, count_feature_calls: Counter[str]
+) -> None:
+    ws = rendered.ws
+    settings = ws.load_settings()
+    # One thread each, so a render is bit-identical whichever process made it.
+    ws.save_settings(settings.with_section("render", devices=2).with_section("conversion", cpu_threads=1))
+    excerpt = excerpts.choose(ws, excerpts.make_excerpt(ws, ws.songs / "song.wav", 0.2, 2.2, "", SETTINGS))
+    try:
+        log: list[str] = []
+        made = render_worker.run(ws, once=True, env=rendered.env, log=log.append)
+        context = render.render_context(ws, ws.load_settings().render, rendered.env)
+        records = _by_step(render.list_renders(ws, context.settings_hash), excerpt.id)
+        spread = [line for line in log if line.startswith("Process ")]
+        (checkpoint,) = checkpoints.list_checkpoints(ws, min_step=GOOD_STEPS[1])[:1]
+        two_processes, _ = sf.read(ws.root / records[checkpoint.step].path, dtype="float32")
+        (again,) = render.Renderer(ws, context).render([(checkpoint, excerpt)], force=True)
+        one_process, _ = sf.read(ws.root / again.path, dtype="float32")
+    finally:
+        ws.save_settings(settings)
+        excerpts.unchoose(ws, excerpt.id)
+    assert made == len(GOOD_STEPS)
+    assert {step for step, r in records.items() if r.ok} == set(GOOD_STEPS)
+    assert any("over 2 processes (cpu, cpu)" in line for line in log)
+    assert len(spread) == 2 and len({line.split()[1] for line in spread}) == 2  # two pids
+    assert count_feature_calls["get_content"] >= 1  # features made once, here, for the new excerpt
+    assert np.array_equal(two_processes, one_process)
+
+
 def test_cli_render_reports_every_checkpoint_as_json(
     rendered: Rendered, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

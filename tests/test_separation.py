@@ -16,8 +16,10 @@ import pytest
 import requests
 import soundfile as sf
 
+from svcqa.audio import decode
 from svcqa.core.errors import AudioError, ModelMissingError, SvcqaError
 from svcqa.core.settings import SeparationSettings
+from svcqa.demo.separation_stand_ins import ROFORMER_FILES, build_separation_stand_ins
 from svcqa.demo.tiny_separation_model import (
     DOWNLOAD_CHECKS_FILE,
     DOWNLOAD_LIST_KEYS,
@@ -382,3 +384,92 @@ def test_missing_files_are_known_per_stage_before_the_model_list_is_there(tmp_pa
         MDX_DATA_FILE,
         VR_DATA_FILE,
     )
+
+
+# -- the default models' own architectures (random weights, small shapes) ------------------
+ARCH_RATE_HZ = 48_000
+ARCH_SAMPLES = 2 * ARCH_RATE_HZ + 77
+
+
+@pytest.fixture(scope="module")
+def arch_models(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    """A model folder with a BS-Roformer (checkpoint + YAML) and two VR nets under the defaults' names."""
+    folder = tmp_path_factory.mktemp("arch_models")
+    return folder, build_separation_stand_ins(folder, shapes="small")
+
+
+@pytest.fixture(scope="module")
+def arch_separated(
+    arch_models: tuple[Path, dict[str, str]], tmp_path_factory: pytest.TempPathFactory
+) -> tuple[SeparationResult, Path]:
+    """The three default stages on a 2 s 48 kHz song: Roformer chunks and overlap-adds about 20
+    windows, the VR nets split four bands at their own rates, everything is resampled to 44.1 kHz."""
+    t = np.arange(ARCH_SAMPLES) / ARCH_RATE_HZ
+    voice = 0.3 * np.sin(2 * np.pi * 330 * t) * (1 + 0.3 * np.sin(2 * np.pi * 5 * t))
+    bass = 0.3 * np.sin(2 * np.pi * 98 * t)
+    song = tmp_path_factory.mktemp("arch_song") / "song.wav"
+    sf.write(song, np.stack([voice + bass, 0.7 * voice + bass], axis=1), ARCH_RATE_HZ, subtype="PCM_16")
+    result = separate(
+        song, tmp_path_factory.mktemp("arch_stems"), arch_models[0], SeparationSettings(allow_download=False)
+    )
+    return result, song
+
+
+def test_stand_ins_are_registered_under_the_default_models_as_audio_separator_lists_them(
+    arch_models: tuple[Path, dict[str, str]],
+) -> None:
+    folder, names = arch_models
+    defaults = SeparationSettings()
+    assert names == {
+        "vocals": defaults.vocals_model,
+        "dereverb": defaults.dereverb_model,
+        "karaoke": defaults.karaoke_model,
+    }
+    catalogue = supported_models(folder)
+    found = {stage: find_model(catalogue, name) for stage, name in names.items()}
+    assert {stage: info.arch for stage, info in found.items()} == {
+        "vocals": "MDXC",
+        "dereverb": "VR",
+        "karaoke": "VR",
+    }
+    assert found["vocals"].files == ROFORMER_FILES
+    assert all(info.installed for info in found.values())
+    vr_data = json.loads((folder / VR_DATA_FILE).read_text())
+    assert vr_data[model_hash(folder / names["dereverb"])]["primary_stem"] == "No Reverb"
+    assert vr_data[model_hash(folder / names["karaoke"])]["vr_model_param"] == "4band_v2"
+
+
+def test_default_architectures_separate_a_48_khz_song_into_44_1_khz_stems_of_one_length(
+    arch_separated: tuple[SeparationResult, Path],
+) -> None:
+    result = arch_separated[0]
+    assert [(s.stage, s.kept.name, s.removed.name) for s in result.stages] == [
+        ("vocals", "Vocals", "Instrumental"),
+        ("dereverb", "No Reverb", "Reverb"),
+        ("karaoke", "Vocals", "Instrumental"),
+    ]
+    expected = round(ARCH_SAMPLES * 44_100 / ARCH_RATE_HZ)
+    for stage in result.stages:
+        for stem in (stage.kept, stage.removed):
+            on_disk = sf.info(stem.path)
+            # The VR nets drop the samples short of an STFT hop; they come back as silence.
+            assert (on_disk.samplerate, on_disk.channels) == (44_100, 2)
+            assert abs(on_disk.frames - expected) <= 1
+            assert on_disk.frames == result.stages[0].kept.num_samples
+
+
+def test_roformer_vocals_and_instrumental_add_up_to_the_song_and_vr_stems_to_their_input(
+    arch_separated: tuple[SeparationResult, Path],
+) -> None:
+    result, song = arch_separated
+    vocals_stage, dereverb = result.stages[0], result.stages[1]
+    vocals, instrumental = (sf.read(s.path)[0] for s in (vocals_stage.kept, vocals_stage.removed))
+    song_44k = decode.read(song, 44_100)[0]
+    # The instrumental is the song less the vocals, up to 16-bit rounding (measured: 8e-5).
+    assert np.max(np.abs(vocals + instrumental - song_44k)) < 1e-3
+    assert np.max(np.abs(vocals)) > 0.01  # the random net sang something
+    assert not np.allclose(vocals, song_44k, atol=1e-3)  # and did not pass the song through
+    kept, removed = (sf.read(s.path)[0] for s in (dereverb.kept, dereverb.removed))
+    # A VR net masks its input's spectrogram: the two stems share it out, aligned with it.
+    correlation = np.corrcoef((kept + removed)[:, 0], vocals[:, 0])[0, 1]
+    assert correlation > 0.9

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import shutil
 import subprocess
 import sys
 import time
@@ -74,14 +73,6 @@ class Scenario:
     first_status: training.TrainStatus
 
 
-def _copy_preprocessed(source: Workspace, target: Path) -> Workspace:
-    """A workspace of this module's own, so checkpoints of other modules' runs do not mix in."""
-    ws = Workspace(target).ensure_layout()
-    for relative in ("dataset", "filelists", "configs"):
-        shutil.copytree(source.root / relative, ws.root / relative, dirs_exist_ok=True)
-    return ws
-
-
 def _cli(*args: str, timeout_s: float = 120.0) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "svcqa", *args],
@@ -118,7 +109,7 @@ def _page(root: Path, monkeypatch: pytest.MonkeyPatch) -> AppTest:
 
 @pytest.fixture(scope="module")
 def scenario(tiny_preprocessed: TinyPreprocessed, tmp_path_factory: pytest.TempPathFactory) -> Any:
-    ws = _copy_preprocessed(tiny_preprocessed.workspace, tmp_path_factory.mktemp("train") / "ws")
+    ws = tiny_preprocessed.copy_to(tmp_path_factory.mktemp("train") / "ws")
     settings = ws.load_settings()
     ws.save_settings(dataclasses.replace(settings, train=TRAIN))
     monkeypatch = pytest.MonkeyPatch()

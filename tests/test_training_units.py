@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import subprocess
 import sys
 import textwrap
 import time
@@ -25,9 +26,10 @@ from svcqa.engines import svc, tb_events
 from svcqa.train import checkpoints, training
 from svcqa.train.checkpoints import CheckpointWatcher, StepNaming, naming_for
 from svcqa.train.diagnosis import diagnose
-from svcqa.train.entry import should_stop_now
+from svcqa.train.entry import save_on_rank_zero_only, should_stop_now, trainer_options, use_trainer_options
 from svcqa.ui import train_view
 
+REPO_ROOT = Path(__file__).resolve().parent.parent
 OOM_LINES = textwrap.dedent(
     """\
     Epoch 3/9999 ...
@@ -238,6 +240,120 @@ def test_start_refuses_a_generator_without_its_discriminator_and_a_reached_targe
     assert jobs.list_jobs(ws) == []
 
 
+def _checkpoint(path: Path, cut_at: int | None = None) -> None:
+    import torch
+
+    torch.save({"model": {"w": torch.ones(64)}, "iteration": 1}, path)
+    if cut_at is not None:  # a save killed part-way: the zip's directory at the end is missing
+        path.write_bytes(path.read_bytes()[:cut_at])
+
+
+def test_newest_pair_cut_off_while_saving_is_set_aside_and_the_pair_before_resumes(ws: Workspace):
+    _fake_preprocessed(ws)
+    for step in (4, 6):
+        _checkpoint(ws.logs_44k / f"G_{step}.pth")
+    _checkpoint(ws.logs_44k / "D_4.pth")
+    _checkpoint(ws.logs_44k / "D_6.pth", cut_at=300)
+
+    assert training.check_resumable(ws) == 4
+
+    incomplete = ws.logs_44k / training.INCOMPLETE_DIR
+    assert sorted(p.name for p in incomplete.iterdir()) == ["D_6.pth", "G_6.pth"]
+    assert training.latest_pair(ws) == (4, 4)
+    _checkpoint(ws.logs_44k / "G_6.pth")
+    (ws.logs_44k / "D_6.pth").write_bytes(b"")  # killed before D's first byte
+    assert training.set_aside_truncated(ws) == [incomplete / "G_6.1.pth", incomplete / "D_6.1.pth"]
+    assert len(list(incomplete.iterdir())) == 4  # the first pair set aside is kept too
+
+
+def test_a_whole_checkpoint_of_torchs_legacy_format_is_not_taken_for_a_truncated_one(tmp_path: Path):
+    import torch
+
+    legacy = tmp_path / "G_8.pth"
+    torch.save({"model": {}}, legacy, _use_new_zipfile_serialization=False)
+    assert not training.is_truncated(legacy)
+
+
+def test_devices_resolve_to_cpu_processes_or_the_visible_gpus():
+    assert training.resolve_devices(TrainSettings(), gpu_count=0) == ("cpu", 1)
+    assert training.resolve_devices(TrainSettings(devices=2), gpu_count=0) == ("cpu", 2)
+    assert training.resolve_devices(TrainSettings(devices=2, accelerator="cpu"), gpu_count=4) == ("cpu", 2)
+    assert training.resolve_devices(TrainSettings(devices=2), gpu_count=4) == ("gpu", 2)
+    assert training.resolve_devices(TrainSettings(accelerator="gpu"), gpu_count=3) == ("gpu", 3)
+    with pytest.raises(TrainingError, match="2 GPU"):
+        training.resolve_devices(TrainSettings(devices=2, accelerator="gpu"), gpu_count=1)
+    with pytest.raises(TrainingError, match="every GPU"):
+        training.resolve_devices(TrainSettings(accelerator="gpu"), gpu_count=0)
+    argv = training.entry_argv(Workspace(Path("ws")), TrainSettings(), False, "cpu", 2)
+    assert argv[argv.index("--accelerator") + 1 :][:3] == ["cpu", "--devices", "2"]
+
+
+def test_train_start_saves_the_devices_and_refuses_gpus_that_are_not_there(ws: Workspace):
+    _fake_preprocessed(ws)
+    result = CliRunner().invoke(
+        main, ["train", "start", str(ws.root), "--devices", "2", "--accelerator", "gpu"]
+    )
+    assert isinstance(result.exception, TrainingError)  # `svcqa` prints it as "error: ..." and exits 1
+    assert "2 GPU(s), but 0 are visible" in str(result.exception)
+    saved = ws.load_settings().train
+    assert (saved.devices, saved.accelerator) == (2, "gpu")
+    assert jobs.list_jobs(ws) == []
+    with pytest.raises(TrainingError, match="accelerator must be one of auto, cpu, gpu"):
+        training.check_settings(TrainSettings(accelerator="tpu"))
+
+
+def test_only_the_global_rank_zero_writes_checkpoints():
+    written = []
+
+    class Model:
+        def __init__(self, rank: int) -> None:
+            self.trainer = types.SimpleNamespace(is_global_zero=rank == 0)
+
+        def save_checkpoints(self, adjust: int = 1) -> None:
+            written.append(adjust)
+
+    save_on_rank_zero_only(Model)
+    Model(1).save_checkpoints()
+    Model(0).save_checkpoints(0)
+    assert written == [0]
+
+
+def test_so_vits_svc_forks_trainer_gets_the_devices_and_lightning_stays_as_it_is(tmp_path: Path):
+    import lightning.pytorch as pl
+
+    svc_train = types.SimpleNamespace(pl=pl)
+    use_trainer_options(svc_train, trainer_options("cpu", 2))
+    # so-vits-svc-fork's own arguments, among them the strategy it would pick: ours win.
+    trainer = svc_train.pl.Trainer(strategy="auto", logger=False, default_root_dir=tmp_path, max_epochs=1)
+    assert (trainer.num_devices, type(trainer.strategy).__name__) == (2, "DDPStrategy")
+    assert trainer.strategy._ddp_kwargs == {"find_unused_parameters": True}
+    assert svc_train.pl.LightningModule is pl.LightningModule
+    assert pl.Trainer(logger=False, default_root_dir=tmp_path).num_devices == 1
+
+
+def test_a_rank_whose_rank_zero_was_killed_ends_itself():
+    rank_one = (
+        "import time; from svcqa.train.ranks import end_with_parent; "
+        "end_with_parent(0.1); print('watching', flush=True); time.sleep(120)"
+    )
+    rank_zero = (
+        "import os, subprocess, sys, time; "
+        f"subprocess.Popen([sys.executable, '-c', {rank_one!r}], env={{**os.environ, 'LOCAL_RANK': '1'}}); "
+        "time.sleep(120)"
+    )
+    # Both write into the pipe: it reaches its end once rank 1 has ended too.
+    parent = subprocess.Popen(
+        [sys.executable, "-c", rank_zero], stdout=subprocess.PIPE, text=True, cwd=REPO_ROOT
+    )
+    assert parent.stdout.readline() == "watching\n"
+    parent.kill()
+    parent.wait()
+    started = time.monotonic()
+    rest = parent.stdout.read()
+    assert "svcqa: rank 1: rank 0 has gone; ending." in rest
+    assert time.monotonic() - started < 30
+
+
 def test_disk_warning_for_low_space_and_for_an_archive_that_will_not_fit():
     train = TrainSettings(eval_interval=1000, disk_warn_free_bytes=5_000_000_000)
     low = checkpoints.DiskUsage(0, 0, free_bytes=1_000_000_000, total_bytes=100_000_000_000)
@@ -344,6 +460,7 @@ def test_train_status_json_of_a_workspace_without_training(ws: Workspace):
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert (data["state"], data["step"], data["checkpoints"]) == ("none", None, [])
+    assert data["world_size"] is None
 
 
 # -- GPUs and workspace overrides -----------------------------------------------------------

@@ -10,7 +10,7 @@ from typing import Any
 import click
 
 from svcqa.cli.common import existing_workspace, json_flag, workspace_argument, write_json
-from svcqa.core.settings import TRAIN_PRECISIONS
+from svcqa.core.settings import TRAIN_ACCELERATORS, TRAIN_PRECISIONS
 
 
 @click.group("train")
@@ -30,7 +30,8 @@ def _status_lines(current: Any) -> list[str]:
     if progress is not None:
         speed = f"{progress.steps_per_s:.2f} steps/s" if progress.steps_per_s else "speed not measured yet"
         eta = f", about {progress.eta_s / 60:.0f} min to the target" if progress.eta_s is not None else ""
-        lines.append(f"epoch: {progress.epoch}, {speed}{eta}; devices: {', '.join(progress.devices)}")
+        ranks = f" ({progress.world_size} processes)" if progress.world_size > 1 else ""
+        lines.append(f"epoch: {progress.epoch}, {speed}{eta}; devices: {', '.join(progress.devices)}{ranks}")
     lines.append(f"checkpoints: {len(current.checkpoints)} registered")
     for checkpoint in current.checkpoints[-5:]:
         where = "run folder" if checkpoint.path.exists() else "archive only"
@@ -66,6 +67,19 @@ def _status_lines(current: Any) -> list[str]:
     default=None,
     help="Steps between checkpoints (and evaluations).",
 )
+@click.option(
+    "--devices",
+    type=click.IntRange(min=0),
+    default=None,
+    help="Training processes, one per device, trained together with Lightning DDP when more than one "
+    "(0: every visible GPU, else one CPU process; default: the setting).",
+)
+@click.option(
+    "--accelerator",
+    type=click.Choice(TRAIN_ACCELERATORS),
+    default=None,
+    help="Where the processes run (auto: the GPU when there is one; default: the setting).",
+)
 @click.option("--reset-optimizer", is_flag=True, help="Resume the weights but start the optimizer afresh.")
 @json_flag
 def train_start(
@@ -75,6 +89,8 @@ def train_start(
     precision: str | None,
     log_interval: int | None,
     eval_interval: int | None,
+    devices: int | None,
+    accelerator: str | None,
     reset_optimizer: bool,
     as_json: bool,
 ) -> None:
@@ -95,6 +111,8 @@ def train_start(
             "precision": precision,
             "log_interval": log_interval,
             "eval_interval": eval_interval,
+            "devices": devices,
+            "accelerator": accelerator,
         }.items()
         if value is not None
     }
@@ -106,8 +124,11 @@ def train_start(
         write_json(run.to_dict(), "-")
         return
     resumed = f"resuming from step {run.resumed_from_step}" if run.resumed_from_step else "from scratch"
-    gpus = ", ".join(g["name"] for g in run.gpus) or "CPU (no GPU found)"
-    click.echo(f"Training started {resumed} to step {run.target_steps} on {gpus} (job {run.job_id}).")
+    where = ", ".join(g["name"] for g in run.gpus) or "CPU"
+    processes = f" in {run.world_size} processes (DDP)" if run.world_size > 1 else ""
+    click.echo(
+        f"Training started {resumed} to step {run.target_steps} on {where}{processes} (job {run.job_id})."
+    )
 
 
 @train.command("stop")

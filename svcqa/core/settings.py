@@ -269,6 +269,8 @@ class ServerSettings(Record):
 
 TRAIN_PRECISIONS: tuple[str, ...] = ("32", "16-mixed", "bf16-mixed")
 """Lightning precisions so-vits-svc-fork's config can ask for (``fp16_run``, ``bf16_run``)."""
+TRAIN_ACCELERATORS: tuple[str, ...] = ("auto", "cpu", "gpu")
+"""Lightning accelerators a training run may ask for; "auto" is the GPU when there is one."""
 
 
 @dataclass(frozen=True)
@@ -307,6 +309,14 @@ class TrainSettings(Record):
     """A checkpoint whose size held still this long (or that was closed) is complete."""
     refresh_s: float = 3.0
     """How often the Train page's live view refreshes."""
+    devices: int = 0
+    """Training processes, one per device, trained together with Lightning DDP when more than one
+    (GPUs, or CPU processes with the "cpu" accelerator); 0: so-vits-svc-fork's own choice, every
+    visible GPU, else one CPU process."""
+    accelerator: str = "auto"
+    """One of :data:`TRAIN_ACCELERATORS`: where the training processes run."""
+    rank_watch_s: float = 1.0
+    """How often each extra DDP process checks that the first one still runs (it ends when it has gone)."""
 
 
 @dataclass(frozen=True)
@@ -585,6 +595,9 @@ class RenderSettings(Record):
     """How often the Renders page's live queue refreshes."""
     measure_metrics: bool = True
     """After each batch, compute the objective metrics of new renders (cached per render)."""
+    devices: int = 1
+    """Render processes, one per device, sharing the checkpoints: with CUDA the GPUs 0 to N-1,
+    else N CPU processes (each with ``ConversionSettings.cpu_threads`` threads)."""
 
 
 @dataclass(frozen=True)

@@ -70,9 +70,9 @@ TINY_CONFIG_EDITS: dict[str, dict[str, Any]] = {
 the training numbers svcqa sets anyway come from :func:`tiny_train_settings`."""
 
 
-def contentvec_snapshot_dir(hf_home: Path) -> Path:
-    """Return where the stand-in ContentVec lives inside the Hugging Face home ``hf_home``."""
-    return Path(hf_home) / "hub" / CONTENTVEC_CACHE_FOLDER / "snapshots" / TINY_SNAPSHOT_ID
+def contentvec_snapshot_dir(hf_home: Path, snapshot_id: str = TINY_SNAPSHOT_ID) -> Path:
+    """Return where the stand-in ContentVec ``snapshot_id`` lives inside the Hugging Face home ``hf_home``."""
+    return Path(hf_home) / "hub" / CONTENTVEC_CACHE_FOLDER / "snapshots" / snapshot_id
 
 
 def build_tiny_contentvec(hf_home: Path, seed: int = 0) -> Path:
@@ -87,9 +87,15 @@ def build_tiny_contentvec(hf_home: Path, seed: int = 0) -> Path:
     seed : int
         Seed of the random initialisation, so two builds give the same weights.
     """
+    return build_contentvec(hf_home, TINY_HUBERT_CONFIG, TINY_SNAPSHOT_ID, seed)
+
+
+def build_contentvec(hf_home: Path, hubert_config: dict[str, Any], snapshot_id: str, seed: int = 0) -> Path:
+    """Return the snapshot folder of a random ContentVec stand-in of ``hubert_config``'s shape,
+    writing it under ``snapshot_id`` when absent (see :func:`build_tiny_contentvec`)."""
     hf_home = Path(hf_home).expanduser().absolute()
-    _refuse_users_cache(hf_home)
-    snapshot = contentvec_snapshot_dir(hf_home)
+    _refuse_users_cache(hf_home, snapshot_id)
+    snapshot = contentvec_snapshot_dir(hf_home, snapshot_id)
     if (snapshot / "config.json").is_file() and (snapshot / "model.safetensors").is_file():
         return snapshot
 
@@ -97,13 +103,13 @@ def build_tiny_contentvec(hf_home: Path, seed: int = 0) -> Path:
     from transformers import HubertConfig, HubertModel
 
     torch.manual_seed(seed)
-    model = HubertModel(HubertConfig(**TINY_HUBERT_CONFIG))
+    model = HubertModel(HubertConfig(**hubert_config))
     # so-vits-svc-fork loads a subclass with this extra layer; shipping it keeps its log free of
     # "newly initialised weights" warnings.
-    model.final_proj = torch.nn.Linear(TINY_HIDDEN_SIZE, TINY_HUBERT_CONFIG["classifier_proj_size"])
+    model.final_proj = torch.nn.Linear(hubert_config["hidden_size"], hubert_config["classifier_proj_size"])
     with atomic_folder(snapshot) as staging:
         model.save_pretrained(staging)
-    atomic_write_text(snapshot.parent.parent / "refs" / "main", TINY_SNAPSHOT_ID)
+    atomic_write_text(snapshot.parent.parent / "refs" / "main", snapshot_id)
     return snapshot
 
 
@@ -129,7 +135,7 @@ def tiny_train_settings(train: TrainSettings | None = None) -> TrainSettings:
     )
 
 
-def _refuse_users_cache(hf_home: Path) -> None:
+def _refuse_users_cache(hf_home: Path, snapshot_id: str) -> None:
     default_home = (
         Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser().absolute()
         / "huggingface"
@@ -140,8 +146,8 @@ def _refuse_users_cache(hf_home: Path) -> None:
             f"{hf_home}: a later real training would use the toy model. Pass a folder of its own."
         )
     ref = hf_home / "hub" / CONTENTVEC_CACHE_FOLDER / "refs" / "main"
-    if ref.is_file() and ref.read_text(encoding="utf-8").strip() != TINY_SNAPSHOT_ID:
+    if ref.is_file() and ref.read_text(encoding="utf-8").strip() != snapshot_id:
         raise SvcqaError(
-            f"{hf_home} already holds a real {CONTENTVEC_REPO_ID}; the stand-in would replace "
+            f"{hf_home} already holds another {CONTENTVEC_REPO_ID}; the stand-in would replace "
             "it. Pass a folder of its own."
         )

@@ -33,7 +33,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from svcqa.audio import decode
 from svcqa.audio.decode import check_duration, probe
+from svcqa.audio.encode import write_wav
 from svcqa.core.errors import AudioError, ModelMissingError, SvcqaError
 from svcqa.core.records import Record
 from svcqa.core.settings import LimitSettings, SeparationSettings
@@ -156,8 +160,9 @@ def separate(
     Returns
     -------
     SeparationResult
-        Stems at 44.1 kHz; with 44.1 kHz input, exactly as long as the input (a song chunked for
-        being longer than ``chunk_duration_s`` may differ by up to 1 ms per chunk).
+        Stems at 44.1 kHz; with 44.1 kHz input, exactly as long as the input (VR models drop the
+        last samples, which come back as silence; a song chunked for being longer than
+        ``chunk_duration_s`` may differ by up to 1 ms per chunk).
 
     Raises
     ------
@@ -303,6 +308,8 @@ def _run_stage(
             f"{info.filename} wrote {len(written)} stems ({', '.join(sorted(map(str, written)))}); "
             "a separation stage needs a model with exactly two stems."
         )
+    for path in expected.values():
+        _pad_to_source(path, source)
     removed_name = next(name for name in stem_names if name != kept_name)
     return StageResult(
         stage=stage,
@@ -310,6 +317,17 @@ def _run_stage(
         kept=_stem(kept_name, expected[kept_name]),
         removed=_stem(removed_name, expected[removed_name]),
     )
+
+
+def _pad_to_source(path: Path, source: Path) -> None:
+    """Pad the stem at ``path`` with silence at its end to the length of its ``source``, when both
+    have one sample rate: VR models drop the last samples that do not fill an STFT hop."""
+    stem, given = probe(path), probe(source)
+    if stem.sample_rate != given.sample_rate or stem.frames >= given.frames:
+        return
+    samples, rate_hz = decode.read(path)
+    padded = np.pad(samples, ((0, given.frames - stem.frames), (0, 0)))
+    write_wav(path, padded, rate_hz, subtype=stem.format.split("/")[-1])
 
 
 def _stem(name: str, path: Path) -> Stem:

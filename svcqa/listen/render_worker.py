@@ -9,6 +9,11 @@ renders on the GPU when there is one and, with ``only_while_training_stopped``, 
 ``train`` job runs (checked again before each checkpoint). It runs until stopped, or with
 ``--once`` until the queue is empty.
 
+With ``RenderSettings.devices`` above one it spreads the checkpoints over that many processes,
+one per device (the GPUs ``cuda:0`` to ``cuda:N-1``, or N CPU processes): it computes each
+excerpt's features once itself, and every process loads them from the disk cache and decodes
+its share of the checkpoints.
+
 Example
 -------
 >>> job = start(Workspace(Path("workspace")))          # doctest: +SKIP
@@ -19,18 +24,26 @@ Example
 from __future__ import annotations
 
 import argparse
+import contextlib
+import dataclasses
+import multiprocessing
+import os
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from svcqa.core import jobs
 from svcqa.core.errors import SvcqaError
 from svcqa.core.settings import RenderSettings
+from svcqa.core.store.renders import RenderRecord
 from svcqa.core.workspace import Workspace
 from svcqa.engines.svc import quiet_svc_logging
+from svcqa.listen.excerpts import Excerpt, ExcerptError
 from svcqa.listen.render import RenderContext, Renderer, RenderQueue, render_context, render_queue
 from svcqa.train import checkpoints
+from svcqa.train.checkpoints import Checkpoint
 
 JOB_KIND = "render"
 TRAIN_JOB_KIND = "train"
@@ -112,10 +125,77 @@ def run(
             renderer = Renderer(ws, context, log=log)
             log(f"Rendering on {renderer.device}; settings {context.settings_hash}.")
         log(f"{len(queue.pending)} renders pending.")
-        records = renderer.render(queue.pending, keep_going=lambda: not training_blocks(ws))
+        records = render_on_devices(ws, renderer, queue.pending, settings.devices, log)
         made += sum(1 for record in records if record.ok and not record.cached)
         if settings.measure_metrics:
             measure_new_metrics(ws, log)
+
+
+def device_names(device: str, count: int) -> list[str]:
+    """Return one torch device per render process: ``cuda:0`` to ``cuda:count-1`` (as many as
+    there are) when ``device`` is a GPU, else ``count`` times ``cpu``."""
+    if not device.startswith("cuda"):
+        return ["cpu"] * max(count, 1)
+    import torch
+
+    return [f"cuda:{index}" for index in range(max(min(count, torch.cuda.device_count()), 1))]
+
+
+def render_on_devices(
+    ws: Workspace,
+    renderer: Renderer,
+    pairs: Iterable[tuple[Checkpoint, Excerpt]],
+    devices: int,
+    log: Callable[[str], None] = print,
+) -> list[RenderRecord]:
+    """Return the renders of ``pairs``, made by ``renderer`` or, with several ``devices``, by one
+    process per device, each rendering every excerpt with its share of the checkpoints.
+
+    The features are computed here first, so the processes only load them. Rendering stops
+    before the next checkpoint while training blocks it (:func:`training_blocks`).
+    """
+    pairs = list(pairs)
+    names = device_names(renderer.device, devices)
+    steps = sorted({checkpoint.step for checkpoint, _ in pairs})
+    if len(names) < 2 or len(steps) < 2:
+        return renderer.render(pairs, keep_going=lambda: not training_blocks(ws))
+    for excerpt in {excerpt.id: excerpt for _, excerpt in pairs}.values():
+        with contextlib.suppress(ExcerptError):  # each process records the failure for its checkpoints
+            renderer.features(excerpt)
+    shares: list[list[tuple[Checkpoint, Excerpt]]] = [[] for _ in names]
+    for checkpoint, excerpt in pairs:
+        shares[steps.index(checkpoint.step) % len(names)].append((checkpoint, excerpt))
+    log(f"Spreading {len(steps)} checkpoints over {len(names)} processes ({', '.join(names)}).")
+    records: list[RenderRecord] = []
+    with ProcessPoolExecutor(len(names), mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [
+            pool.submit(render_share, ws.root, on_device(renderer.context, name), share)
+            for name, share in zip(names, shares, strict=True)
+        ]
+        for name, future in zip(names, futures, strict=True):
+            pid, made = future.result()
+            log(
+                f"Process {pid} on {name}: {len(made)} renders of {len({r.checkpoint_step for r in made})} checkpoints."
+            )
+            records.extend(made)
+    return records
+
+
+def on_device(context: RenderContext, device: str) -> RenderContext:
+    """Return ``context`` rendering on ``device`` (the device is no part of a render's identity)."""
+    settings = dataclasses.replace(context.conversion.settings, device=device)
+    return dataclasses.replace(context, conversion=dataclasses.replace(context.conversion, settings=settings))
+
+
+def render_share(
+    root: Path, context: RenderContext, pairs: list[tuple[Checkpoint, Excerpt]]
+) -> tuple[int, list[RenderRecord]]:
+    """Render ``pairs`` in this process (one of :func:`render_on_devices`'); return its pid and
+    the renders. Progress lines go to this process's standard output (the job's log)."""
+    quiet_svc_logging()
+    ws = Workspace(root)
+    renderer = Renderer(ws, context, log=lambda line: print(line, flush=True))
+    return os.getpid(), renderer.render(pairs, keep_going=lambda: not training_blocks(ws))
 
 
 def measure_new_metrics(ws: Workspace, log: Callable[[str], None] = print) -> None:

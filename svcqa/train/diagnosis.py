@@ -40,6 +40,7 @@ _NOT_PREPROCESSED = re.compile(
     r"(?:FileNotFoundError|No such file or directory)[^\n]*"
     r"(?:filelists|configs/44k|config\.json|\.data\.pt|dataset/44k|\.spec\.pt)"
 )
+_RANK_DIED = re.compile(r"Child process with PID \d+ terminated with code|svcqa: rank \d+: rank 0 has gone")
 _SIGNALS = {
     2: "SIGINT (interrupted)",
     9: "SIGKILL (killed)",
@@ -213,8 +214,7 @@ RULES: tuple[Rule, ...] = (
         "Resume started from scratch",
         "Generator checkpoints up to step {resumed_from_step} existed, but so-vits-svc-fork "
         "found no discriminator (D_*.pth) to pair with them and silently started again.",
-        "Stop, put back the D_<step>.pth that belongs to the newest G_<step>.pth in logs/44k, "
-        "then Resume.",
+        "Stop, put back the D_<step>.pth that belongs to the newest G_<step>.pth in logs/44k, then Resume.",
         # A failed download explains a start from scratch better (pretrained_missing).
         lambda f: (
             f.first_line(_FROM_SCRATCH) if f.resumed_from_step and not f.mentions(_DOWNLOAD_FAILED) else None
@@ -240,6 +240,16 @@ RULES: tuple[Rule, ...] = (
         "Run preprocessing again (pre-resample, pre-config, pre-hubert) after the last "
         "change to dataset_raw, then start training.",
         lambda f: f.first_line(_NOT_PREPROCESSED),
+    ),
+    Rule(
+        "rank_died",
+        "error",
+        "One of the training processes died",
+        "The run trained in several processes (Lightning DDP, one per device), which must all go "
+        "on together: when one dies, the others end too, without a save.",
+        "Read the log for the first error (the dying process's); fix it, then Resume: training "
+        "continues from the newest checkpoint. With one device fewer the run may fit.",
+        lambda f: f.first_line(_RANK_DIED),
     ),
     Rule(
         "process_died",

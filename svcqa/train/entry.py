@@ -17,9 +17,12 @@ callback through the model's ``configure_callbacks`` hook (so-vits-svc-fork defi
 * **Archive.** A :class:`~svcqa.train.checkpoints.CheckpointWatcher` thread registers every new
   ``G_<n>.pth`` while training runs, so the run may rotate its own files again.
 
-With several GPUs so-vits-svc-fork trains with Lightning DDP, which starts this same command
-once more per extra GPU; the stop decision is shared by all ranks and only rank 0 saves,
-writes progress and watches.
+* **Devices.** ``--accelerator`` and ``--devices`` replace so-vits-svc-fork's own choice (every
+  GPU it sees). With more than one device Lightning DDP starts this same command once more per
+  extra device (ranks 1 to N-1, children of rank 0); on the CPU they talk through gloo. The stop
+  decision is shared by all ranks and only rank 0 saves (so-vits-svc-fork's own guard lets every
+  CPU rank save), writes progress and watches. A rank whose rank 0 has gone (killed) ends
+  itself; Lightning kills every rank when one of the others dies.
 
 Steps are so-vits-svc-fork's own batch counter (``total_batch_idx``): the ``n`` of ``G_<n>.pth``
 and the step of its event files. A fresh run's first batch is step 2, a resumed run's first batch
@@ -34,9 +37,11 @@ import collections
 import math
 import os
 import signal
+import subprocess
 import sys
 import threading
 import time
+import types
 from pathlib import Path
 from typing import Any
 
@@ -47,6 +52,7 @@ from svcqa.core.jobrunner import write_record
 from svcqa.core.settings import TrainSettings
 from svcqa.core.workspace import Workspace
 from svcqa.train import checkpoints
+from svcqa.train.ranks import end_with_parent, is_rank_zero
 from svcqa.train.training import PROGRESS_FILE, STOP_FILE
 
 _SPEED_WINDOW_S = 60.0
@@ -87,9 +93,47 @@ class StopFlag:
         return self._event.is_set()
 
 
-def is_rank_zero() -> bool:
-    """Return True in the process that saves and reports (the only one without DDP)."""
-    return os.environ.get("LOCAL_RANK", "0") == "0" and os.environ.get("NODE_RANK", "0") == "0"
+def trainer_options(accelerator: str, devices: int) -> dict[str, Any]:
+    """Return the ``pl.Trainer`` arguments that train on ``devices`` processes of ``accelerator``.
+
+    More than one device is DDP with unused parameters allowed, as so-vits-svc-fork itself asks
+    for on several GPUs (its two optimisers each step only part of the model); gloo on the CPU,
+    NCCL on GPUs.
+
+    Example
+    -------
+    >>> trainer_options("cpu", 1)
+    {'accelerator': 'cpu', 'devices': 1, 'strategy': 'auto'}
+    >>> type(trainer_options("cpu", 2)["strategy"]).__name__
+    'DDPStrategy'
+    """
+    from lightning.pytorch.strategies import DDPStrategy
+
+    strategy: Any = DDPStrategy(find_unused_parameters=True) if devices > 1 else "auto"
+    return {"accelerator": accelerator, "devices": devices, "strategy": strategy}
+
+
+def use_trainer_options(svc_train: Any, options: dict[str, Any]) -> None:
+    """Make so-vits-svc-fork's ``train()`` build its ``pl.Trainer`` with ``options`` over its own.
+
+    Only the ``pl`` name of its module changes: Lightning itself is left as it is.
+    """
+    lightning = types.ModuleType(pl.__name__)
+    lightning.__dict__.update(vars(pl))
+    lightning.Trainer = lambda **kwargs: pl.Trainer(**{**kwargs, **options})  # type: ignore[attr-defined]
+    svc_train.pl = lightning
+
+
+def save_on_rank_zero_only(model_class: Any) -> None:
+    """Let only the global rank 0 write checkpoints: so-vits-svc-fork skips only GPUs other than
+    ``cuda:0``, so every CPU rank would write the same files at once."""
+    save = model_class.save_checkpoints
+
+    def save_checkpoints(self: Any, adjust: int = 1) -> None:
+        if self.trainer.is_global_zero:
+            save(self, adjust)
+
+    model_class.save_checkpoints = save_checkpoints
 
 
 def should_stop_now(
@@ -138,12 +182,15 @@ class ControlCallback(pl.Callback):
         self.last_write = 0.0
         self.state = "starting"
         self.run_started_at = now_iso()
+        self.rank_processes: list[subprocess.Popen[bytes]] = []
+        """Ranks 1 to N-1 as Lightning started them (rank 0 only)."""
 
     # -- hooks ---------------------------------------------------------------------
     def on_train_start(self, trainer: Any, pl_module: Any) -> None:
         # so-vits-svc-fork sets its resumed step in its own on_train_start, which runs
         # after the callbacks': the first batch tells the real start.
         self.state = "training"
+        self.rank_processes = list(getattr(trainer.strategy.launcher, "procs", None) or [])
 
     def on_train_batch_end(
         self, trainer: Any, pl_module: Any, outputs: Any, batch: Any, batch_idx: int
@@ -305,6 +352,11 @@ def _parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--finish-epoch-s", type=float, default=defaults.stop_finish_epoch_s)
     parser.add_argument("--progress-interval-s", type=float, default=defaults.progress_interval_s)
     parser.add_argument("--settle-s", type=float, default=defaults.checkpoint_settle_s)
+    parser.add_argument(
+        "--accelerator", choices=("cpu", "gpu"), default=None, help="Default: so-vits-svc-fork's choice."
+    )
+    parser.add_argument("--devices", type=int, default=1, help="Training processes, one per device.")
+    parser.add_argument("--rank-watch-s", type=float, default=defaults.rank_watch_s)
     parser.add_argument("--reset-optimizer", action="store_true")
     parser.add_argument("--no-watch", action="store_true", help="Do not register checkpoints in the archive.")
     return parser.parse_args(argv)
@@ -320,6 +372,8 @@ def main(argv: list[str] | None = None) -> int:
     control_dir.mkdir(parents=True, exist_ok=True)
     flag = StopFlag(control_dir)
     _install_signal_handlers(flag)
+    if not is_rank_zero():
+        end_with_parent(args.rank_watch_s)
     watcher = None
     if is_rank_zero() and not args.no_watch:
         watcher = checkpoints.CheckpointWatcher(
@@ -336,10 +390,16 @@ def main(argv: list[str] | None = None) -> int:
         control_dir, flag, args.target_steps, args.finish_epoch_s, args.progress_interval_s
     )
     svc_train.VitsLightning.configure_callbacks = lambda _self: [callback]
+    save_on_rank_zero_only(svc_train.VitsLightning)
+    if args.accelerator is not None:
+        use_trainer_options(svc_train, trainer_options(args.accelerator, args.devices))
     try:
         svc_train.train(config, model_dir, reset_optimizer=args.reset_optimizer)
     except StopTraining as stop:
         print(f"svcqa: training ended, {stop}", flush=True)
+        for rank in callback.rank_processes:
+            # The job ends when rank 0 does: the other ranks, stopping at the same batch, end first.
+            rank.wait()
     finally:
         if watcher is not None:
             watcher.stop(drain=True)

@@ -23,8 +23,10 @@ from __future__ import annotations
 
 import math
 import os
+import shutil
 import sys
 import time
+import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +37,7 @@ from svcqa.core import gpu, jobrunner, jobs
 from svcqa.core.errors import AudioError, DatasetError, JobError, TrainingError
 from svcqa.core.files import file_sha256, iso_to_epoch_s, now_iso
 from svcqa.core.records import Record, to_dict
-from svcqa.core.settings import TRAIN_PRECISIONS, TrainSettings
+from svcqa.core.settings import TRAIN_ACCELERATORS, TRAIN_PRECISIONS, TrainSettings
 from svcqa.core.workspace import Workspace
 from svcqa.engines import svc
 from svcqa.train import checkpoints
@@ -52,6 +54,8 @@ PRECISION_FLAGS: dict[str, tuple[bool, bool]] = dict(
     zip(TRAIN_PRECISIONS, ((False, False), (True, False), (False, True)), strict=True)
 )
 """Precision -> (``fp16_run``, ``bf16_run``) in so-vits-svc-fork's config."""
+INCOMPLETE_DIR = "incomplete"
+"""In ``logs/44k``: checkpoint pairs whose write was cut off, set aside so a start can resume."""
 STATES = ("running", "stopped", "failed", "none")
 _STOP_POLL_S = 0.5
 
@@ -69,8 +73,12 @@ class TrainRun(Record):
     precision: str
     batch_size: int
     gpus: tuple[dict[str, Any], ...]
-    """The GPUs visible to the run (so-vits-svc-fork trains on all of them); () on CPU."""
+    """The GPUs the run trains on (the first ``world_size`` visible ones); () on CPU."""
     settings: dict[str, Any]
+    accelerator: str = "cpu"
+    """Where the processes run: ``cpu`` or ``gpu`` (resolved from the settings' choice)."""
+    world_size: int = 1
+    """Training processes (Lightning DDP when more than one), one per device."""
 
 
 @dataclass(frozen=True)
@@ -92,6 +100,8 @@ class Progress(Record):
     run_started_at: str
     saved_step: int | None = None
     reason: str | None = None
+    world_size: int = 1
+    """Processes training together (DDP ranks); only the first reports."""
 
     @property
     def eta_s(self) -> float | None:
@@ -121,12 +131,20 @@ class TrainStatus:
     disk_warning: str | None
     diagnoses: tuple[Diagnosis, ...]
 
+    @property
+    def world_size(self) -> int | None:
+        """Return the run's number of training processes (from its progress, else as started), None without a run."""
+        if self.progress is not None:
+            return self.progress.world_size
+        return self.run.world_size if self.run is not None else None
+
     def to_dict(self) -> dict[str, Any]:
         """Return the JSON of ``python -m svcqa train status --json``."""
         progress = self.progress
         return {
             "state": self.state,
             "step": self.step,
+            "world_size": self.world_size,
             "job": self.job.to_dict() if self.job else None,
             "run": self.run.to_dict() if self.run else None,
             "progress": progress.to_dict() if progress else None,
@@ -164,6 +182,10 @@ def check_settings(train: TrainSettings) -> None:
     ]
     if train.precision not in PRECISION_FLAGS:
         problems.append(f"precision must be one of {', '.join(PRECISION_FLAGS)}")
+    if train.accelerator not in TRAIN_ACCELERATORS:
+        problems.append(f"accelerator must be one of {', '.join(TRAIN_ACCELERATORS)}")
+    if train.devices < 0:
+        problems.append("devices must be 0 (automatic) or more")
     if problems:
         raise TrainingError("Training settings: " + "; ".join(problems) + ".")
 
@@ -217,12 +239,47 @@ def latest_pair(ws: Workspace) -> tuple[int | None, int | None]:
     return newest("G"), newest("D")
 
 
+def is_truncated(path: Path) -> bool:
+    """Return True for a checkpoint whose write was cut off: a torch zip file without its end
+    (torch writes the zip directory last), or an empty file."""
+    with path.open("rb") as handle:
+        head = handle.read(2)
+    return not head or (head == b"PK" and not zipfile.is_zipfile(path))
+
+
+def set_aside_truncated(ws: Workspace) -> list[Path]:
+    """Move the newest G/D pair out of ``logs/44k`` into ``logs/44k/incomplete`` while either file
+    of it is truncated (a run killed while saving); return the moved files' new paths.
+
+    so-vits-svc-fork would fail to load it; the pair before it is complete. The generator
+    stays registered, and its archived copy is kept.
+    """
+    moved: list[Path] = []
+    while True:
+        generator, discriminator = latest_pair(ws)
+        if generator is None or generator != discriminator:
+            return moved
+        pair = [ws.logs_44k / f"{prefix}_{generator}.pth" for prefix in ("G", "D")]
+        if not any(is_truncated(path) for path in pair):
+            return moved
+        folder = ws.logs_44k / INCOMPLETE_DIR
+        folder.mkdir(exist_ok=True)
+        for path in pair:
+            target = folder / path.name
+            copies = 1
+            while target.exists():  # set aside before: keep that one too
+                target, copies = folder / f"{path.stem}.{copies}{path.suffix}", copies + 1
+            moved.append(Path(shutil.move(path, target)))
+
+
 def check_resumable(ws: Workspace) -> int | None:
     """Return the step a start resumes from (None: from scratch), or refuse a broken pair.
 
     so-vits-svc-fork loads the newest G and the newest D independently, and silently starts
-    from scratch when there is no D: both are refused with :class:`TrainingError`.
+    from scratch when there is no D: both are refused with :class:`TrainingError`. A newest
+    pair whose write was cut off is set aside first (:func:`set_aside_truncated`).
     """
+    set_aside_truncated(ws)
     generator, discriminator = latest_pair(ws)
     if generator is None:
         return None
@@ -237,9 +294,43 @@ def check_resumable(ws: Workspace) -> int | None:
     return generator
 
 
+def resolve_devices(train: TrainSettings, gpu_count: int) -> tuple[str, int]:
+    """Return the accelerator (``cpu`` or ``gpu``) and the number of training processes of ``train``
+    on a machine with ``gpu_count`` visible GPUs.
+
+    "auto" is the GPU when there is one; 0 devices is every visible GPU, or one CPU process.
+    Raises :class:`TrainingError` for more GPUs than there are.
+
+    Example
+    -------
+    >>> resolve_devices(TrainSettings(devices=2), gpu_count=0)
+    ('cpu', 2)
+    >>> resolve_devices(TrainSettings(), gpu_count=4)
+    ('gpu', 4)
+    """
+    accelerator = train.accelerator
+    if accelerator == "auto":
+        accelerator = "gpu" if gpu_count else "cpu"
+    if accelerator == "cpu":
+        return accelerator, train.devices or 1
+    if train.devices > gpu_count or not gpu_count:
+        raise TrainingError(
+            f"Training asks for {train.devices or 'every'} GPU(s), but {gpu_count} are visible here. "
+            "Ask for fewer devices, or choose the CPU accelerator."
+        )
+    return accelerator, train.devices or gpu_count
+
+
 # -- start / stop ---------------------------------------------------------------------------
-def entry_argv(ws: Workspace, train: TrainSettings, reset_optimizer: bool = False) -> list[str]:
-    """Return the command of the training job (``python -m svcqa.train.entry ...``)."""
+def entry_argv(
+    ws: Workspace,
+    train: TrainSettings,
+    reset_optimizer: bool = False,
+    accelerator: str = "cpu",
+    world_size: int = 1,
+) -> list[str]:
+    """Return the command of the training job (``python -m svcqa.train.entry ...``) on
+    ``world_size`` processes of ``accelerator``."""
     argv = [
         sys.executable,
         "-m",
@@ -256,6 +347,12 @@ def entry_argv(ws: Workspace, train: TrainSettings, reset_optimizer: bool = Fals
         str(train.progress_interval_s),
         "--settle-s",
         str(train.checkpoint_settle_s),
+        "--accelerator",
+        accelerator,
+        "--devices",
+        str(world_size),
+        "--rank-watch-s",
+        str(train.rank_watch_s),
     ]
     return [*argv, "--reset-optimizer"] if reset_optimizer else argv
 
@@ -288,14 +385,16 @@ def start(
             f"The newest checkpoint is at step {resumed_from}, at or past the target of "
             f"{train.target_steps} steps: raise the target to train on."
         )
+    run_env = {**svc.workspace_env(ws), **(env or {})}
+    gpus = gpu.gpus_for({**os.environ, **run_env})
+    accelerator, world_size = resolve_devices(train, len(gpus))
     svc.edit_config(ws.config_path, train, training_config_edits(train))
     folder = ws.train_control_dir
     folder.mkdir(parents=True, exist_ok=True)
     for stale in (STOP_FILE, PROGRESS_FILE):
         (folder / stale).unlink(missing_ok=True)
-    run_env = {**svc.workspace_env(ws), **(env or {})}
-    gpus = gpu.gpus_for({**os.environ, **run_env})
-    job = jobs.start(ws, JOB_KIND, entry_argv(ws, train, reset_optimizer), env=svc.svc_env(run_env))
+    argv = entry_argv(ws, train, reset_optimizer, accelerator, world_size)
+    job = jobs.start(ws, JOB_KIND, argv, env=svc.svc_env(run_env))
     run = TrainRun(
         job_id=job.id,
         config_sha256=file_sha256(ws.config_path),
@@ -303,8 +402,10 @@ def start(
         resumed_from_step=resumed_from,
         precision=train.precision,
         batch_size=train.batch_size,
-        gpus=tuple(g.to_dict() for g in gpus),
+        gpus=tuple(g.to_dict() for g in gpus[:world_size]) if accelerator == "gpu" else (),
         settings=train.to_dict(),
+        accelerator=accelerator,
+        world_size=world_size,
     )
     jobrunner.write_record(jobs.job_dir(ws, job.id) / RUN_FILE, run.to_dict())
     return run

@@ -55,20 +55,24 @@ def load_generator(checkpoint: Path, config_path: Path, device: str, name: str |
 def _load(
     checkpoint: str, size: int, mtime_ns: int, config_path: str, config_mtime_ns: int, device: str, name: str
 ) -> Any:
+    import torch
     from so_vits_svc_fork import utils
     from so_vits_svc_fork.modules.synthesizers import SynthesizerTrn
 
     hps = utils.get_hparams(config_path)
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), torch.device("meta"):
         # so-vits-svc-fork's own construction warnings (unused config keys, weight norm) say nothing about the checkpoint.
         warnings.simplefilter("ignore")
+        # Built without memory or random weights (at real size that takes as long as loading):
+        # every weight comes from the checkpoint, or the checkpoint fails below.
         generator = SynthesizerTrn(
             hps.data.filter_length // 2 + 1, hps.train.segment_size // hps.data.hop_length, **hps.model
         )
+    generator = generator.to_empty(device="cpu")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            utils.load_checkpoint(checkpoint, generator, None)
+            utils.safe_load(generator, _read_weights(checkpoint))
         except Exception as exc:  # any failure to read a foreign file fails this checkpoint only
             raise CheckpointLoadError(
                 f"{name} could not be read as a so-vits-svc-fork generator checkpoint "
@@ -83,6 +87,20 @@ def _load(
     for module in generator.modules():
         utils.remove_weight_norm_if_exists(module)
     return generator.to(device)
+
+
+def _read_weights(checkpoint: str) -> dict[str, Any]:
+    """Return the generator weights of ``checkpoint``, memory-mapped so that the optimizer state
+    (two thirds of a file ``svc train`` wrote) is never read; a file of torch's legacy format,
+    which cannot be mapped, is read whole."""
+    import torch
+
+    try:
+        return torch.load(checkpoint, map_location="cpu", weights_only=True, mmap=True)["model"]
+    except RuntimeError as exc:
+        if "mmap" not in str(exc):
+            raise
+        return torch.load(checkpoint, map_location="cpu", weights_only=True)["model"]
 
 
 def misfit_reason(name: str, misfits: list[str]) -> str:
