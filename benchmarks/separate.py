@@ -102,7 +102,9 @@ def main() -> None:
     parser.add_argument("--song-s", type=float, default=12.0, help="song length in seconds")
     parser.add_argument("--stages", default=",".join(STAGES), help="comma-separated stages")
     parser.add_argument("--device", default="cpu", help="cpu or cuda (CUDA_VISIBLE_DEVICES decides)")
-    parser.add_argument("--workdir", type=Path, default=REPO / ".bench", help="models are built once into DIR")
+    parser.add_argument(
+        "--workdir", type=Path, default=REPO / ".bench", help="models are built once into DIR"
+    )
     parser.add_argument("--json", type=Path, default=None, help="write the figures as JSON to OUT")
     args = parser.parse_args()
     if args.device == "cpu":

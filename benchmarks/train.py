@@ -48,7 +48,9 @@ POLL_S = 0.5
 TIMEOUT_S = 900.0
 
 
-def preprocessed(workdir: Path, model_size: str, clips: int, clip_s: float) -> tuple[Workspace, dict[str, str]]:
+def preprocessed(
+    workdir: Path, model_size: str, clips: int, clip_s: float
+) -> tuple[Workspace, dict[str, str]]:
     """Return a workspace preprocessed by so-vits-svc-fork's own commands (built once) and its env."""
     hf_home = workdir / "hf_home"
     (build_real_contentvec if model_size == "real" else build_tiny_contentvec)(hf_home)
@@ -149,7 +151,9 @@ def main() -> None:
     parser.add_argument("--clip-s", type=float, default=3.0)
     parser.add_argument("--warmup-steps", type=int, default=3)
     parser.add_argument("--steps", type=int, default=10, help="steps measured after the warm-up")
-    parser.add_argument("--workdir", type=Path, default=REPO / ".bench", help="the dataset is built once into DIR")
+    parser.add_argument(
+        "--workdir", type=Path, default=REPO / ".bench", help="the dataset is built once into DIR"
+    )
     parser.add_argument("--json", type=Path, default=None, help="write the figures as JSON to OUT")
     args = parser.parse_args()
     figures = run(args)

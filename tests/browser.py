@@ -46,7 +46,17 @@ def running_server(
     port = free_port()
     log = open(workspace.parent / f"server-{port}.log", "w")  # noqa: SIM115 - closed below
     proc = subprocess.Popen(
-        [sys.executable, "-m", "svcqa", "serve", "--workspace", str(workspace), "--port", str(port), *extra_args],
+        [
+            sys.executable,
+            "-m",
+            "svcqa",
+            "serve",
+            "--workspace",
+            str(workspace),
+            "--port",
+            str(port),
+            *extra_args,
+        ],
         cwd=REPO,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -61,7 +71,9 @@ def running_server(
             if proc.poll() is not None:
                 raise RuntimeError(f"server exited: {(workspace.parent / f'server-{port}.log').read_text()}")
             try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2, context=unverified) as response:
+                with urllib.request.urlopen(
+                    f"{url}/_stcore/health", timeout=2, context=unverified
+                ) as response:
                     if response.status == 200:
                         break
             except OSError:

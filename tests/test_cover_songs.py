@@ -37,7 +37,9 @@ def test_song_is_found_from_the_current_folder_or_inside_the_workspace(
 
     assert find_song(ws, "here.wav") == Path("here.wav")
     assert find_song(ws, "songs/song.wav") == ws.root / "songs" / "song.wav"
-    with pytest.raises(CoverRequestError, match=r"No song nowhere\.wav \(looked in the current folder and in"):
+    with pytest.raises(
+        CoverRequestError, match=r"No song nowhere\.wav \(looked in the current folder and in"
+    ):
         find_song(ws, "nowhere.wav")
 
 
@@ -49,7 +51,9 @@ def test_a_checkpoint_not_registered_yet_is_registered_and_an_unknown_step_lists
     found = find_checkpoint(ws, 200, settle_s=1.0)
 
     assert (found.step, [c.step for c in checkpoints.list_checkpoints(ws)]) == (200, [200])
-    with pytest.raises(CoverRequestError, match=r"No registered checkpoint of step 300 \(registered steps: 200\)"):
+    with pytest.raises(
+        CoverRequestError, match=r"No registered checkpoint of step 300 \(registered steps: 200\)"
+    ):
         find_checkpoint(ws, 300, settle_s=1.0)
 
 
@@ -59,14 +63,30 @@ def test_request_takes_the_workspace_settings_with_the_options_over_them(ws: Wor
 
     plain = cover_request(ws, "songs/song.wav", 100, Path("out.flac"), settings)
     changed = cover_request(
-        ws, "songs/song.wav", 100, Path("out.mp3"), settings, stages=(), transpose=-2, f0_method="dio", rerun="mix"
+        ws,
+        "songs/song.wav",
+        100,
+        Path("out.mp3"),
+        settings,
+        stages=(),
+        transpose=-2,
+        f0_method="dio",
+        rerun="mix",
     )
 
     assert plain.song == str((ws.songs / "song.wav").absolute())
     assert plain.checkpoint == file_sha256(checkpoint)
-    assert (plain.cover.export_format, plain.cover.transpose_semitones, plain.cover.f0_method) == ("flac", 3, "auto")
+    assert (plain.cover.export_format, plain.cover.transpose_semitones, plain.cover.f0_method) == (
+        "flac",
+        3,
+        "auto",
+    )
     assert plain.separation.stages == settings.separation.stages and plain.rerun is None
-    assert (changed.cover.export_format, changed.cover.transpose_semitones, changed.cover.f0_method) == ("mp3", -2, "dio")
+    assert (changed.cover.export_format, changed.cover.transpose_semitones, changed.cover.f0_method) == (
+        "mp3",
+        -2,
+        "dio",
+    )
     assert (changed.separation.stages, changed.rerun) == ((), "mix")
 
 
@@ -86,7 +106,13 @@ def test_output_of_another_type_or_inside_songs_is_refused_before_any_checkpoint
 
 def _result(folder: Path, mix_status: str) -> CoverResult:
     record = StageRecord(
-        "mix", "k", "done", {}, {}, output="cover.wav", details={"lufs": -14.0, "true_peak_dbtp": -1.2, "duration_s": 3.5}
+        "mix",
+        "k",
+        "done",
+        {},
+        {},
+        output="cover.wav",
+        details={"lufs": -14.0, "true_peak_dbtp": -1.2, "duration_s": 3.5},
     )
     outcomes = (StageOutcome("convert", "cached"), StageOutcome("mix", mix_status, "k", record))
     return CoverResult("songs/song.wav", "d" * 16, str(folder), outcomes)
@@ -101,7 +127,12 @@ def test_a_finished_cover_is_copied_to_out_with_the_mix_figures(tmp_path: Path) 
     assert out.read_bytes() == b"the mix"
     assert sorted(p.name for p in out.parent.iterdir()) == ["mine.wav"]
     data = delivered.to_dict()
-    assert (data["out"], data["lufs"], data["true_peak_dbtp"], data["duration_s"]) == (str(out), -14.0, -1.2, 3.5)
+    assert (data["out"], data["lufs"], data["true_peak_dbtp"], data["duration_s"]) == (
+        str(out),
+        -14.0,
+        -1.2,
+        3.5,
+    )
     assert list(data)[:6] == ["song", "song_digest", "folder", "cover", "complete", "stages"]
 
 

@@ -27,11 +27,15 @@ def prepared(tmp_path: Path, tiny_hf_home: Path) -> Workspace:
     ws = Workspace(tmp_path / "ws").ensure_layout()
     for i in range(6):
         write_clip(ws.dataset_raw / "singer" / f"clip_{i}.wav", 3.0, seed=i)
-    svc.set_workspace_overrides(ws, env={"HF_HOME": str(tiny_hf_home), "HF_HUB_OFFLINE": "1"}, config_edits=tiny_config_edits())
+    svc.set_workspace_overrides(
+        ws, env={"HF_HOME": str(tiny_hf_home), "HF_HUB_OFFLINE": "1"}, config_edits=tiny_config_edits()
+    )
     return ws
 
 
-def test_preflight_names_missing_contentvec_and_too_few_clips(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_preflight_names_missing_contentvec_and_too_few_clips(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("HF_HOME", str(tmp_path / "empty_hf"))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     ws = Workspace(tmp_path / "ws").ensure_layout()

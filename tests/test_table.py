@@ -15,7 +15,13 @@ def _report() -> dict:
             "lufs": -20.0,
         }
 
-    return {"clips": [row("a.wav", []), row("b/short.wav", ["too_short"]), row("c.wav", ["clipping", "duplicate"])]}
+    return {
+        "clips": [
+            row("a.wav", []),
+            row("b/short.wav", ["too_short"]),
+            row("c.wav", ["clipping", "duplicate"]),
+        ]
+    }
 
 
 def test_flagged_clips_come_first_then_by_path() -> None:

@@ -53,11 +53,15 @@ def audio_bytes(
         from pedalboard.io import AudioFile
 
         planar = np.atleast_2d(np.asarray(samples, dtype=np.float32).T)
-        return AudioFile.encode(planar, sample_rate_hz, "mp3", num_channels=planar.shape[0], quality=mp3_bitrate_kbps)
+        return AudioFile.encode(
+            planar, sample_rate_hz, "mp3", num_channels=planar.shape[0], quality=mp3_bitrate_kbps
+        )
     if audio_format not in ("wav", "flac"):
         raise AudioError(f"Cannot encode {audio_format!r}: choose one of {', '.join(FORMATS.values())}.")
     buffer = io.BytesIO()
-    sf.write(buffer, _for_subtype(samples, subtype), sample_rate_hz, subtype=subtype, format=audio_format.upper())
+    sf.write(
+        buffer, _for_subtype(samples, subtype), sample_rate_hz, subtype=subtype, format=audio_format.upper()
+    )
     return buffer.getvalue()
 
 
@@ -92,13 +96,24 @@ def write_wav(path: Path, samples: np.ndarray, sample_rate_hz: int, subtype: str
 
 
 def _write(
-    path: Path, samples: np.ndarray, sample_rate_hz: int, audio_format: str, subtype: str, mp3_bitrate_kbps: int
+    path: Path,
+    samples: np.ndarray,
+    sample_rate_hz: int,
+    audio_format: str,
+    subtype: str,
+    mp3_bitrate_kbps: int,
 ) -> None:
     with atomic_path(path) as tmp:
         if audio_format == "mp3":
             tmp.write_bytes(audio_bytes(samples, sample_rate_hz, audio_format, subtype, mp3_bitrate_kbps))
         else:
-            sf.write(tmp, _for_subtype(samples, subtype), sample_rate_hz, subtype=subtype, format=audio_format.upper())
+            sf.write(
+                tmp,
+                _for_subtype(samples, subtype),
+                sample_rate_hz,
+                subtype=subtype,
+                format=audio_format.upper(),
+            )
 
 
 def _for_subtype(samples: np.ndarray, subtype: str) -> np.ndarray:

@@ -87,7 +87,9 @@ def limit_true_peak(
     limited : np.ndarray [shape=(channels, samples), dtype=float32]
     reduction_db : float >= 0
     """
-    needed = np.minimum(1.0, 10.0 ** (ceiling_dbtp / 20.0) / np.maximum(peak_envelope(audio, oversample), 1e-12))
+    needed = np.minimum(
+        1.0, 10.0 ** (ceiling_dbtp / 20.0) / np.maximum(peak_envelope(audio, oversample), 1e-12)
+    )
     window = max(2, round(window_ms * sample_rate_hz / 1000.0))
     held = scipy.ndimage.minimum_filter1d(needed, size=2 * window + 1, mode="nearest")
     gain = scipy.ndimage.uniform_filter1d(held, size=window, mode="nearest")

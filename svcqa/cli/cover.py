@@ -63,7 +63,13 @@ def separation_settings(
 
 @click.command("separate")
 @click.argument("song", type=click.Path(exists=True, dir_okay=False, path_type=Path))
-@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False, path_type=Path), help="Folder for the stems (created if missing).")
+@click.option(
+    "--out",
+    "out_dir",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder for the stems (created if missing).",
+)
 @click.option(
     "--model-dir",
     type=click.Path(file_okay=False, path_type=Path),
@@ -114,22 +120,59 @@ def separate(
         )
     except AudioError as exc:
         raise click.UsageError(str(exc)) from exc
-    lines = [f"{s.stage}: {Path(s.kept.path).name} (kept), {Path(s.removed.path).name}" for s in result.stages]
+    lines = [
+        f"{s.stage}: {Path(s.kept.path).name} (kept), {Path(s.removed.path).name}" for s in result.stages
+    ]
     echo_lines([*lines, f"Vocals for conversion: {result.vocals.path}"], json_out)
     if json_out:
         write_json(result.to_dict(), json_out)
 
 
 @click.command("mix")
-@click.option("--vocals", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="The (converted) vocals.")
-@click.option("--instrumental", required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path), help="The accompaniment.")
-@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="The mix: .wav, .flac or .mp3.")
-@click.option("--balance-db", type=float, default=None, help="Vocals' loudness minus the accompaniment's in LU (default: the settings', 0).")
-@click.option("--lufs", type=float, default=None, help="Integrated loudness of the mix (default: the settings', -14).")
-@click.option("--ceiling-dbtp", type=float, default=None, help="True-peak ceiling in dBTP (default: the settings', -1).")
-@click.option("--offset-ms", type=float, default=None, help="Delay of the vocals in ms; negative cuts their start (default: 0).")
-@click.option("--vocal-chain/--no-vocal-chain", default=None, help="High-pass, compressor, de-esser-like EQ and reverb on the vocals.")
-@click.option("--json", "json_out", metavar="OUT", help="Write what was measured as JSON to OUT (- for stdout).")
+@click.option(
+    "--vocals",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The (converted) vocals.",
+)
+@click.option(
+    "--instrumental",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The accompaniment.",
+)
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The mix: .wav, .flac or .mp3.",
+)
+@click.option(
+    "--balance-db",
+    type=float,
+    default=None,
+    help="Vocals' loudness minus the accompaniment's in LU (default: the settings', 0).",
+)
+@click.option(
+    "--lufs", type=float, default=None, help="Integrated loudness of the mix (default: the settings', -14)."
+)
+@click.option(
+    "--ceiling-dbtp", type=float, default=None, help="True-peak ceiling in dBTP (default: the settings', -1)."
+)
+@click.option(
+    "--offset-ms",
+    type=float,
+    default=None,
+    help="Delay of the vocals in ms; negative cuts their start (default: 0).",
+)
+@click.option(
+    "--vocal-chain/--no-vocal-chain",
+    default=None,
+    help="High-pass, compressor, de-esser-like EQ and reverb on the vocals.",
+)
+@click.option(
+    "--json", "json_out", metavar="OUT", help="Write what was measured as JSON to OUT (- for stdout)."
+)
 @workspace_option
 def mix_command(
     vocals: Path,
@@ -167,7 +210,11 @@ def mix_command(
     }
     try:
         result = mix(
-            vocals, instrumental, out, dataclasses.replace(base, **changes), max_input_s=saved.limits.mix_max_s
+            vocals,
+            instrumental,
+            out,
+            dataclasses.replace(base, **changes),
+            max_input_s=saved.limits.mix_max_s,
         )
     except AudioError as exc:
         raise click.UsageError(str(exc)) from exc
@@ -181,20 +228,46 @@ def mix_command(
 
 
 @click.command("cover")
-@click.argument("workspace_dir", metavar="WORKSPACE", type=click.Path(exists=True, file_okay=False, path_type=Path))
+@click.argument(
+    "workspace_dir", metavar="WORKSPACE", type=click.Path(exists=True, file_okay=False, path_type=Path)
+)
 @click.option("--song", required=True, help="The song: a path, or one relative to WORKSPACE (songs/x.wav).")
-@click.option("--step", required=True, type=click.IntRange(min=0), help="Step of the registered checkpoint to sing with.")
-@click.option("--out", required=True, type=click.Path(dir_okay=False, path_type=Path), help="The cover: .wav, .flac or .mp3.")
+@click.option(
+    "--step",
+    required=True,
+    type=click.IntRange(min=0),
+    help="Step of the registered checkpoint to sing with.",
+)
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The cover: .wav, .flac or .mp3.",
+)
 @click.option(
     "--stages",
     metavar="LIST",
     default=None,
     help="Separation stages from vocals,dereverb,karaoke, or none for dry vocals (default: the settings').",
 )
-@click.option("--transpose", type=click.IntRange(-24, 24), default=None, help="Semitones (default: the settings', 0).")
-@click.option("--f0", "f0_method", default=None, help="Pitch tracker for svc infer: auto, crepe, crepe-tiny, harvest, parselmouth, dio (default: the settings', auto).")
-@click.option("--rerun", type=click.Choice(["vocals", "dereverb", "karaoke", "convert", "mix"]), default=None, help="Run this stage again even when cached (then stop).")
-@click.option("--json", "json_out", metavar="OUT", help="Write every stage's record as JSON to OUT (- for stdout).")
+@click.option(
+    "--transpose", type=click.IntRange(-24, 24), default=None, help="Semitones (default: the settings', 0)."
+)
+@click.option(
+    "--f0",
+    "f0_method",
+    default=None,
+    help="Pitch tracker for svc infer: auto, crepe, crepe-tiny, harvest, parselmouth, dio (default: the settings', auto).",
+)
+@click.option(
+    "--rerun",
+    type=click.Choice(["vocals", "dereverb", "karaoke", "convert", "mix"]),
+    default=None,
+    help="Run this stage again even when cached (then stop).",
+)
+@click.option(
+    "--json", "json_out", metavar="OUT", help="Write every stage's record as JSON to OUT (- for stdout)."
+)
 def cover_command(
     workspace_dir: Path,
     song: str,
@@ -234,7 +307,9 @@ def cover_command(
     result = run_cover(
         ws,
         request,
-        progress=lambda stage, status, fraction, message: click.echo(f"[{stage}] {status} {message}", err=True),
+        progress=lambda stage, status, fraction, message: click.echo(
+            f"[{stage}] {status} {message}", err=True
+        ),
     )
     delivered = deliver(result, out)
     lines = [f"{o.stage}: {o.status}" for o in result.outcomes]

@@ -18,9 +18,7 @@ from svcqa.cli.common import EXIT_FAILED, Commands, printable
 from svcqa.core.errors import SvcqaError
 
 
-@click.group(
-    cls=Commands, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100}
-)
+@click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 def main() -> None:
     """svcqa: check, prepare, train, compare and mix so-vits-svc voice models."""
 

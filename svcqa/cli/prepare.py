@@ -129,7 +129,9 @@ def prepare(
 
 @click.command("preprocess")
 @click.argument("workspace", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--f0-method", default=None, help="Pitch tracker for pre-hubert (default: the workspace setting, 'auto').")
+@click.option(
+    "--f0-method", default=None, help="Pitch tracker for pre-hubert (default: the workspace setting, 'auto')."
+)
 @click.option("--json", "json_out", metavar="OUT", help="Write the report as JSON to OUT (- for stdout).")
 def preprocess(workspace: Path, f0_method: str | None, json_out: str | None) -> None:
     """Run so-vits-svc-fork's preprocessing (pre-resample, pre-config + svcqa's edits, pre-hubert)."""
@@ -147,4 +149,6 @@ def preprocess(workspace: Path, f0_method: str | None, json_out: str | None) -> 
     if json_out:
         write_json(report.to_dict(), json_out)
     else:
-        click.echo(f"Preprocessed {sum(report.clips_per_speaker.values())} clips with f0 method {report.f0_method}.")
+        click.echo(
+            f"Preprocessed {sum(report.clips_per_speaker.values())} clips with f0 method {report.f0_method}."
+        )

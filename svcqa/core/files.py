@@ -82,7 +82,9 @@ def atomic_path(path: Path, mode: int | None = None) -> Iterator[Path]:
         os.replace(tmp, path)
     except OSError as exc:
         tmp.unlink(missing_ok=True)
-        raise WorkspaceError(f"Cannot write {path}: {exc}. Free disk space or choose another folder.") from exc
+        raise WorkspaceError(
+            f"Cannot write {path}: {exc}. Free disk space or choose another folder."
+        ) from exc
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
@@ -106,7 +108,9 @@ def atomic_folder(path: Path) -> Iterator[Path]:
         os.replace(tmp, path)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise WorkspaceError(f"Cannot write {path}: {exc}. Free disk space or choose another folder.") from exc
+        raise WorkspaceError(
+            f"Cannot write {path}: {exc}. Free disk space or choose another folder."
+        ) from exc
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -143,9 +147,7 @@ def write_if_changed(path: Path, text: str) -> bool:
     return True
 
 
-def write_new(
-    folder: Path, filename: str, data: bytes, check: Callable[[Path], None] | None = None
-) -> Path:
+def write_new(folder: Path, filename: str, data: bytes, check: Callable[[Path], None] | None = None) -> Path:
     """Write ``data`` as a new file ``folder/filename`` (``<stem>_2<suffix>``, ``_3``... when that
     name is taken) and return its path: the atomic write that never replaces a file.
 
@@ -160,7 +162,9 @@ def write_new(
         folder.mkdir(parents=True, exist_ok=True)
         handle, tmp_name = tempfile.mkstemp(prefix=f".{filename}.", suffix=PARTIAL_SUFFIX, dir=folder)
     except OSError as exc:
-        raise WorkspaceError(f"Cannot write in {folder}: {exc}. Free disk space or choose another folder.") from exc
+        raise WorkspaceError(
+            f"Cannot write in {folder}: {exc}. Free disk space or choose another folder."
+        ) from exc
     tmp = Path(tmp_name)
     try:
         with os.fdopen(handle, "wb") as out:
@@ -171,7 +175,9 @@ def write_new(
             check(tmp)
         return _link_unused_name(tmp, folder, filename)
     except OSError as exc:
-        raise WorkspaceError(f"Cannot write {folder / filename}: {exc}. Free disk space or choose another folder.") from exc
+        raise WorkspaceError(
+            f"Cannot write {folder / filename}: {exc}. Free disk space or choose another folder."
+        ) from exc
     finally:
         tmp.unlink(missing_ok=True)
 

@@ -238,9 +238,7 @@ class Workspace:
         """Return True when ``folder`` holds at least one file with an audio extension."""
         if not folder.is_dir():
             return False
-        return any(
-            p.suffix.lower() in AUDIO_EXTENSIONS for p in folder.rglob("*") if p.is_file()
-        )
+        return any(p.suffix.lower() in AUDIO_EXTENSIONS for p in folder.rglob("*") if p.is_file())
 
     # -- the door -----------------------------------------------------------------------
     def resolve(self, relative: str | os.PathLike[str]) -> Path:
@@ -269,9 +267,7 @@ class Workspace:
         except RuntimeError as exc:  # Python 3.11 raises it for a symlink loop
             raise PathOutsideWorkspaceError(f"Path {shown!r} was refused: its symlinks form a loop.") from exc
         if full != root_real and root_real not in full.parents:
-            raise PathOutsideWorkspaceError(
-                f"Path {shown!r} leads outside the workspace and was refused."
-            )
+            raise PathOutsideWorkspaceError(f"Path {shown!r} leads outside the workspace and was refused.")
         return full
 
     def relative(self, path: Path) -> str:

@@ -90,7 +90,9 @@ def cover_request(
     song_path = find_song(ws, song)
     fmt = export_format(ws, song_path, out)
     checkpoint = find_checkpoint(ws, step, settings.train.checkpoint_settle_s)
-    overrides = {k: v for k, v in (("transpose_semitones", transpose), ("f0_method", f0_method)) if v is not None}
+    overrides = {
+        k: v for k, v in (("transpose_semitones", transpose), ("f0_method", f0_method)) if v is not None
+    }
     return CoverRequest(
         song=str(song_path.absolute()),
         checkpoint=checkpoint.sha256,

@@ -90,7 +90,9 @@ def harmonic_tone(
     return out
 
 
-def apply_formants(audio: np.ndarray, sample_rate_hz: int, vowel: str = "a", shift: float = 1.0) -> np.ndarray:
+def apply_formants(
+    audio: np.ndarray, sample_rate_hz: int, vowel: str = "a", shift: float = 1.0
+) -> np.ndarray:
     """Return ``audio`` filtered by three resonances of ``vowel`` (formants scaled by ``shift``)."""
     out = np.zeros_like(audio)
     for formant_hz, gain in zip(VOWEL_FORMANTS_HZ[vowel], (1.0, 0.6, 0.3), strict=True):
@@ -100,7 +102,9 @@ def apply_formants(audio: np.ndarray, sample_rate_hz: int, vowel: str = "a", shi
     return out + 0.05 * audio
 
 
-def envelope(n_samples: int, sample_rate_hz: int, attack_s: float = 0.05, release_s: float = 0.12) -> np.ndarray:
+def envelope(
+    n_samples: int, sample_rate_hz: int, attack_s: float = 0.05, release_s: float = 0.12
+) -> np.ndarray:
     """Return a soft attack/release amplitude envelope of ``n_samples``."""
     env = np.ones(n_samples)
     n_a = min(int(attack_s * sample_rate_hz), n_samples // 2)
@@ -188,7 +192,9 @@ def _add_consonants(
     return voiced * gate + hiss
 
 
-def silence(duration_s: float, sample_rate_hz: int, noise_dbfs: float | None = None, seed: int = 0) -> np.ndarray:
+def silence(
+    duration_s: float, sample_rate_hz: int, noise_dbfs: float | None = None, seed: int = 0
+) -> np.ndarray:
     """Return ``duration_s`` of digital silence, or of low noise at ``noise_dbfs`` RMS."""
     n = round(duration_s * sample_rate_hz)
     if noise_dbfs is None:

@@ -165,4 +165,3 @@ def build_tiny_separation_models(folder: Path, stages: Iterable[str] = tuple(TIN
     atomic_write_json(folder / VR_DATA_FILE, {})
     atomic_write_json(folder / DOWNLOAD_CHECKS_FILE, download_lists)
     return {stage: tiny.filename for stage, tiny in chosen.items()}
-

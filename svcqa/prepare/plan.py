@@ -62,6 +62,7 @@ class PlannedOutput(Record):
             return None
         return Piece(self.start_s, self.end_s)
 
+
 @dataclass(frozen=True)
 class PlanEntry(Record):
     """What happens to one source file."""
@@ -76,6 +77,7 @@ class PlanEntry(Record):
     actions: tuple[str, ...]
     outputs: tuple[PlannedOutput, ...]
     note: str = ""
+
 
 @dataclass(frozen=True)
 class PreparePlan(Record):
@@ -102,6 +104,7 @@ class PreparePlan(Record):
     def renames(self) -> list[tuple[str, str]]:
         """Return (source path, output name) for every planned output."""
         return [(e.source, o.name) for e in self.included for o in e.outputs]
+
 
 def safe_stem(relative: str) -> str:
     """Return an ASCII file stem made of ``A-Z a-z 0-9 . _ -`` for a source path.
@@ -132,6 +135,7 @@ def check_speaker_name(speaker: str) -> None:
             f"Speaker name {shown!r} is not a safe folder name: use letters, digits, '_' and '-' "
             f"(up to {_MAX_STEM_CHARS} characters)."
         )
+
 
 def exclusion_reasons(row: Mapping[str, Any], settings: Settings) -> tuple[str, ...]:
     """Return the flag codes of the audit ``row`` that exclude its clip by default.
@@ -188,6 +192,7 @@ def source_folders(workspace: Workspace) -> list[str]:
         for name in workspace.speakers(workspace.recordings)
         if workspace.has_audio(workspace.recordings / name)
     ]
+
 
 def build_plan(
     source_dir: Path,
@@ -258,7 +263,9 @@ def _draft_entry(
     reasons = exclusion_reasons(row, settings)
     if leads_outside(source_dir, relative):
         note = link_outside_note(source_dir, relative)
-        return _Draft(PlanEntry(relative, False, (*reasons, LINK_OUTSIDE), override is not None, (), (), note), None)
+        return _Draft(
+            PlanEntry(relative, False, (*reasons, LINK_OUTSIDE), override is not None, (), (), note), None
+        )
     include = (not reasons) if override is None else override
     excluded = PlanEntry(relative, False, reasons, override is not None, (), ())
     if not include:

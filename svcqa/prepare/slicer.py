@@ -520,7 +520,9 @@ def slice_path(
         stem = f"{relative.stem}_{relative.suffix.lstrip('.')}" if clash else relative.stem
         try:
             target_dir = out_dir / relative.parent
-            results.append(slice_file(folder / relative, target_dir, settings, stem=stem, max_input_s=max_input_s))
+            results.append(
+                slice_file(folder / relative, target_dir, settings, stem=stem, max_input_s=max_input_s)
+            )
         except AudioError as exc:
             problems.append(Problem(relative.as_posix(), str(exc)))
     if progress is not None:

@@ -20,7 +20,14 @@ from svcqa.core.settings import SLICER_PRESET_FIELDS, PrepareSettings, Settings,
 from svcqa.dataset.flags import CATALOGUE
 from svcqa.prepare import report as prepare_report
 from svcqa.prepare.plan import safe_speaker_name
-from svcqa.prepare.slicer import SLICE_LIMIT, PRESETS, SHORT_PIECE_POLICIES, SlicePlan, matching_preset, plan_slices
+from svcqa.prepare.slicer import (
+    PRESETS,
+    SHORT_PIECE_POLICIES,
+    SLICE_LIMIT,
+    SlicePlan,
+    matching_preset,
+    plan_slices,
+)
 from svcqa.ui import charts, state
 
 CUSTOM = "custom"

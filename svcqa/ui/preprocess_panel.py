@@ -36,7 +36,9 @@ def preprocess_panel(ws: Workspace) -> None:
     job = preprocess.latest(ws)
     running = job is not None and job.running
     start_col, stop_col = st.columns(2)
-    if start_col.button("Run preprocessing", key=state.PREPROCESS_START, disabled=bool(problems) or running, type="primary"):
+    if start_col.button(
+        "Run preprocessing", key=state.PREPROCESS_START, disabled=bool(problems) or running, type="primary"
+    ):
         try:
             preprocess.start(ws, method)
         except SvcqaError as exc:

@@ -81,7 +81,9 @@ def pitch_panel(ws: Workspace, report: AuditReport, settings: Settings) -> None:
     if not choice:
         return
     try:
-        check = check_song(ws.resolve(Path("songs") / choice), rows, settings.pitch, settings.limits.pitch_max_s)
+        check = check_song(
+            ws.resolve(Path("songs") / choice), rows, settings.pitch, settings.limits.pitch_max_s
+        )
     except SvcqaError as exc:
         st.error(f"{choice}: {exc}")
         return
