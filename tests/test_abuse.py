@@ -44,6 +44,7 @@ from svcqa.ui import state
 from tests import streamlit_ws
 from tests.app_paths import APP, REPO, page
 from tests.audio_files import write_clip
+from tests.audit_wait import run_audited
 from tests.browser import running_server
 
 SR = 44_100
@@ -293,8 +294,8 @@ def _upload_on_change(at: AppTest, name: str, data: bytes) -> None:
 
 
 def open_dataset_page() -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=180)
-    at.run()
+    """Open the Dataset page of the workspace in SVCQA_WORKSPACE, once its background audit has ended."""
+    at = run_audited(AppTest.from_file(APP, default_timeout=180), Path(os.environ["SVCQA_WORKSPACE"]))
     assert not at.exception, at.exception
     return at
 
@@ -646,7 +647,7 @@ def _run_cli(case: CliCase, cwd: Path) -> subprocess.CompletedProcess[str]:
         text=True,
         cwd=cwd,
         timeout=240,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
+        env={**os.environ, "PYTHONPATH": str(REPO), "XDG_CACHE_HOME": str(cwd / "xdg-cache")},
     )
 
 
@@ -782,7 +783,7 @@ def run_measured(argv: list[str], cwd: Path) -> tuple[int, str, float, int]:
             cwd=cwd,
             stdout=out,
             stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONPATH": str(REPO)},
+            env={**os.environ, "PYTHONPATH": str(REPO), "XDG_CACHE_HOME": str(cwd / "xdg-cache")},
         )
         _, status, usage = os.wait4(process.pid, 0)
     process.returncode = os.waitstatus_to_exitcode(status)

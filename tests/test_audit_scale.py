@@ -201,8 +201,8 @@ def test_workers_are_replaced_in_batches_and_share_the_preloaded_libraries(
         c.codes == ["too_short", "low_sample_rate"] for c in report.clips
     )
     voice = Settings().voice
-    assert "torch" in measure_pool.preload_modules(True, voice)
-    assert "torch" not in measure_pool.preload_modules(False, voice)
+    assert "onnxruntime" in measure_pool.preload_modules(True, voice)
+    assert "onnxruntime" not in measure_pool.preload_modules(False, voice)
 
 
 def test_when_a_page_starts_an_audit_by_itself(tmp_path: Path) -> None:

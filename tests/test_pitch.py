@@ -266,3 +266,13 @@ def test_recorded_voices_with_breathy_onsets_keep_p05_and_p95_on_the_sung_notes(
         assert low <= stats.f0_p05_midi <= high, (name, seed, stats.f0_p05_midi, clip.notes)
         low, high = clip.note_percentile(93) - 0.5, clip.note_percentile(97) + 0.5
         assert low <= stats.f0_p95_midi <= high, (name, seed, stats.f0_p95_midi, clip.notes)
+
+
+def test_an_octave_leap_between_long_notes_keeps_both_notes() -> None:
+    # A sung leap is not the tracker's harmonic error: only a stretch at most half as long as
+    # its neighbour is taken for one.
+    midi = np.concatenate([np.full(40, 57.0), np.full(50, 69.0)])
+    track = F0Track(440.0 * 2.0 ** ((midi - 69.0) / 12.0), 0.02, "parselmouth", strength=np.full(90, 0.9))
+    assert stable_frames(track, SETTINGS).all()
+    stats = pitch_stats(track, SETTINGS)
+    assert (stats.f0_p05_note, stats.f0_p95_note) == ("A3", "A4")

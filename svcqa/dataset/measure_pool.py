@@ -102,11 +102,11 @@ def preload_modules(with_voice: bool, voice: VoiceSettings) -> list[str]:
     modules = ["svcqa.dataset.checks"]
     if with_voice:
         modules.append("svcqa.dataset.voice_kind")
-        if voice.embed_voices:
-            modules += ["torch", "svcqa.dataset.voice_identity"]
+        if voice.embed_voices:  # GE2E runs on onnxruntime, without torch (svcqa.dataset.ge2e)
+            modules += ["onnxruntime", "svcqa.dataset.voice_identity"]
         if voice.score_quality:
             modules += ["onnxruntime", "svcqa.dataset.quality"]
-    return modules
+    return list(dict.fromkeys(modules))
 
 
 def measure_files(

@@ -60,6 +60,9 @@ _OCTAVE_TOLERANCE_SEMITONES = 3.0
 _HARMONIC_ERRORS_SEMITONES = np.array([12.0, 19.0, 24.0])
 """Intervals of a tracker's harmonic errors: an octave (f0 x 2), a twelfth (x 3), two octaves (x 4)."""
 _HARMONIC_TOLERANCE_SEMITONES = 1.0
+_HARMONIC_ERROR_MAX_SHARE = 0.5
+"""A stretch a harmonic interval from its neighbour is the tracker's error only when it lasts at
+most this share of the neighbour: two long notes an octave apart are a sung leap, both kept."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -511,9 +514,10 @@ def stable_frames(track: F0Track, settings: PitchSettings) -> np.ndarray:
       breathy attack, a fading end);
     * stretches shorter than ``settle_s`` between jumps (:func:`note_segments`): a short island
       of voicing, or a jump that settles into the note within ``settle_s``;
-    * stretches a whole number of octaves (or a twelfth) from a longer stretch that follows or
-      precedes within ``settle_s``: the tracker's sub- or over-harmonic while one note hands
-      over to the next (a choir, a release still ringing, reverberation).
+    * stretches a whole number of octaves (or a twelfth) from a stretch at least twice as long
+      that follows or precedes within ``settle_s``: the tracker's sub- or over-harmonic while
+      one note hands over to the next (a choir, a release still ringing, reverberation). Two
+      long notes an octave apart are a sung leap: both are kept.
     """
     midi = track.midi()
     strength = np.ones(midi.size) if track.strength is None else track.strength
@@ -532,7 +536,6 @@ def stable_frames(track: F0Track, settings: PitchSettings) -> np.ndarray:
     notes = segments[segments[:, 1] - segments[:, 0] >= min_frames]
     lengths = notes[:, 1] - notes[:, 0]
     centres = np.array([np.median(midi[a:b]) for a, b in notes.tolist()])
-    trust = np.array([np.mean(strength[a:b]) for a, b in notes.tolist()])
     near = notes[1:, 0] - notes[:-1, 1] <= min_frames
     for i, (start, stop) in enumerate(notes.tolist()):
         rivals = []
@@ -541,7 +544,7 @@ def stable_frames(track: F0Track, settings: PitchSettings) -> np.ndarray:
         if i + 1 < len(notes) and near[i]:  # the start of the stretch after
             rivals.append((i + 1, np.median(midi[notes[i + 1, 0] : notes[i + 1, 0] + min_frames])))
         if any(
-            _harmonic_error(centres[i] - pitch) and (lengths[j], trust[j]) > (lengths[i], trust[i])
+            _harmonic_error(centres[i] - pitch) and lengths[i] <= _HARMONIC_ERROR_MAX_SHARE * lengths[j]
             for j, pitch in rivals
         ):
             continue

@@ -254,7 +254,11 @@ def _run_button(ws: Workspace, plan: PreparePlan, settings: Settings) -> None:
             )
         except SvcqaError as exc:
             st.error(str(exc))
-        run_bar.empty()
+            run_bar.empty()
+        else:
+            # The whole page, not only this fragment: the preprocessing section below reads the
+            # dataset_raw/ folder these clips were just written to.
+            st.rerun(scope="app")
     result = st.session_state.get(state.PREP_RESULT)
     if result is None or result.out_dir != out_dir:
         return
