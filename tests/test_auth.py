@@ -266,7 +266,7 @@ def _put_upload(server: PublicServer, session_id: str) -> tuple[int, bytes]:
     request = urllib.request.Request(
         f"{server.url}/_stcore/upload_file/{session_id}/file-1",
         data=b'--b\r\nContent-Disposition: form-data; name="files[]"; filename="a.wav"\r\n\r\n'
-        + b"\0" * 1_000_000
+        + b"\0" * 10_000  # small enough to be sent whole before a refusal closes the connection
         + b"\r\n--b--\r\n",
         method="PUT",
         headers={
