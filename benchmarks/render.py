@@ -221,12 +221,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     for checkpoint in checkpoints:
         link_or_copy(checkpoint, ws.logs_44k / checkpoint.name)
     settings = ws.load_settings()
-    ws.save_settings(settings.with_section("conversion", device=args.device))
+    # Both sides on the same torch threads (svcqa's own default is half the cores, leaving the
+    # rest to the dashboard; svc infer takes them all).
+    threads = args.threads or os.cpu_count() or 1
+    ws.save_settings(settings.with_section("conversion", device=args.device, cpu_threads=threads))
     register_new_checkpoints(ws)
     song = run_dir / "excerpt.wav"
     write_excerpt(song)
     load_before = os.getloadavg()
-    baseline_s = time_svc_infer(ws, song, checkpoints, env, args.device, args.baseline_threads)
+    baseline_s = time_svc_infer(ws, song, checkpoints, env, args.device, args.baseline_threads or threads)
     svcqa_s, result = time_svcqa(ws, song, env, args.checkpoints)
     load_after = os.getloadavg()
     renders = result["renders"]
@@ -237,7 +240,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "checkpoints": args.checkpoints,
         "excerpt_s": EXCERPT_S,
         "cpu_count": os.cpu_count(),
-        "baseline_threads": args.baseline_threads or "torch default",
+        "baseline_threads": args.baseline_threads or threads,
+        "threads": threads,
         "speedup_vs_svc_infer": baseline_s / svcqa_s,
         "svcqa_s": svcqa_s,
         "svc_infer_s": baseline_s,
@@ -259,7 +263,15 @@ def main() -> None:
     parser.add_argument(
         "--workdir", type=Path, default=REPO / ".bench", help="models are built once into DIR/<size>"
     )
-    parser.add_argument("--baseline-threads", type=int, default=None, help="torch threads of svc infer")
+    parser.add_argument(
+        "--threads",
+        type=int,
+        default=None,
+        help="torch threads of both sides on the CPU (default: every core)",
+    )
+    parser.add_argument(
+        "--baseline-threads", type=int, default=None, help="torch threads of svc infer (default: --threads)"
+    )
     parser.add_argument("--json", type=Path, default=None, help="write the figures as JSON to OUT")
     args = parser.parse_args()
     figures = run(args)

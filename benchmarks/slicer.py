@@ -8,8 +8,9 @@ generated sung phrases and pauses of room noise, then times
   chunks), planning and writing every piece; its peak resident memory is that child's maximum
   RSS as the kernel counts it (``os.wait4``).
 
-``--minutes`` can be given twice or more (e.g. ``--minutes 30 --minutes 90``) to show that the
-peak memory does not grow with the recording's length.
+``--minutes`` can be given twice or more (e.g. ``--minutes 30 --minutes 55``) to show that the
+peak memory does not grow with the recording's length (``slice`` refuses recordings over
+``limits.slice_max_s``, 1 h by default).
 
 Usage::
 

@@ -3,12 +3,14 @@ test and ``benchmarks/pages_at_scale.py``."""
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 IDLE = '[data-testid="stApp"][data-test-script-state="notRunning"]'
+_USED = re.compile(r"clips shown; ([\d,]+) used")
 PLAYING = "() => { const a = document.querySelector('audio'); return a && a.src && !a.paused }"
 
 
@@ -85,10 +87,15 @@ def prepare_steps(page: Any, url: str, clips: int) -> dict[str, float]:
         page.keyboard.press("Enter")
 
     figures["prepare_pick_folder_s"] = timed(page, pick_folder, f"Leave out {half}")
-    figures["prepare_leave_out_folder_s"] = timed(
-        page, lambda: page.get_by_role("button", name=f"Leave out {half}").click(), "your choices ("
-    )
-    used = int(page.get_by_text("used (").first.inner_text().split("(")[1].rstrip(")").replace(",", ""))
+    before = _used(page)
+    start = time.perf_counter()
+    page.get_by_role("button", name=f"Leave out {half}").click()
+    deadline = start + 120
+    while (used := _used(page)) in (before, None) and time.perf_counter() < deadline:
+        time.sleep(0.02)
+    page.wait_for_selector(IDLE, timeout=120_000)
+    figures["prepare_leave_out_folder_s"] = time.perf_counter() - start
+    assert used is not None and used <= clips - half, (before, used)
     left_out = clips - used
 
     def show_left_out() -> None:
@@ -103,3 +110,9 @@ def prepare_steps(page: Any, url: str, clips: int) -> dict[str, float]:
         f"{left_out:,} of {clips:,} source files shown",
     )
     return figures
+
+
+def _used(page: Any) -> int | None:
+    """Return the Prepare page's count of clips used, from its table caption ("n of N clips shown; U used.")."""
+    found = _USED.search(page.inner_text("body"))
+    return int(found.group(1).replace(",", "")) if found else None

@@ -18,7 +18,7 @@ import pandas as pd
 import streamlit as st
 
 from svcqa.core.errors import SvcqaError
-from svcqa.core.settings import Settings
+from svcqa.core.settings import DEFAULT_APP_URL, Settings
 from svcqa.core.store import Store
 from svcqa.core.workspace import Workspace
 from svcqa.listen import checkpoint_metrics, export, invites, pairs, trials
@@ -40,7 +40,6 @@ from svcqa.ui.metrics_panel import curve_reader
 
 MODES: dict[str, str] = {"paired": "Paired comparison", "ratings": "Ratings (MUSHRA-like)"}
 CHOICE_LABELS: dict[str, str] = {"A": "A is better", "B": "B is better", "same": "No difference"}
-DEFAULT_APP_URL = "http://127.0.0.1:8501/"
 
 
 def show_notice() -> None:
