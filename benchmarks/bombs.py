@@ -9,7 +9,6 @@ a loaded machine; the issue asks for under 120 s and 1.5 GB per command.
 from __future__ import annotations
 
 import os
-import struct
 import subprocess
 import sys
 import tempfile
@@ -18,6 +17,10 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from tests.audio_files import wav_header_claiming
 
 REPO = Path(__file__).resolve().parent.parent
 SR = 44_100
@@ -32,19 +35,7 @@ def make_inputs(folder: Path) -> dict[str, Path]:
             out.write(np.zeros(SR * 60, dtype=np.int16))
     header = folder / "header" / "channels.wav"
     header.parent.mkdir()
-    data = bytes(956)
-    fmt = struct.pack(
-        "<IHHIIHH", 16, 1, 65_535, SR, (SR * 65_535 * 2) & 0xFFFFFFFF, (65_535 * 2) & 0xFFFF, 16
-    )
-    header.write_bytes(
-        b"RIFF"
-        + struct.pack("<I", 36 + len(data))
-        + b"WAVEfmt "
-        + fmt
-        + b"data"
-        + struct.pack("<I", len(data))
-        + data
-    )
+    header.write_bytes(wav_header_claiming(65_535, 1000))
     t = np.arange(3 * SR) / SR
     (folder / "dataset").mkdir()
     sf.write(folder / "dataset" / "song.wav", 0.3 * np.sin(2 * np.pi * 220 * t), SR)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import struct
 from pathlib import Path
 
 import numpy as np
@@ -47,3 +48,20 @@ def tree_fingerprint(folder: Path) -> dict[str, tuple[str, int, int]]:
                 st.st_mtime_ns,
             )
     return out
+
+
+def wav_header_claiming(channels: int, size_bytes: int = 1000) -> bytes:
+    """Return a ``size_bytes`` WAV of silence whose header claims ``channels`` channels."""
+    data = bytes(size_bytes - 44)
+    fmt = struct.pack(
+        "<IHHIIHH", 16, 1, channels, SR, (SR * channels * 2) & 0xFFFFFFFF, (channels * 2) & 0xFFFF, 16
+    )
+    return (
+        b"RIFF"
+        + struct.pack("<I", 36 + len(data))
+        + b"WAVEfmt "
+        + fmt
+        + b"data"
+        + struct.pack("<I", len(data))
+        + data
+    )

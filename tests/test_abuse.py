@@ -15,7 +15,6 @@ import dataclasses
 import io
 import json
 import os
-import struct
 import subprocess
 import sys
 import time
@@ -43,7 +42,7 @@ from svcqa.listen import excerpts, invites
 from svcqa.ui import state
 from tests import streamlit_ws
 from tests.app_paths import APP, REPO, page
-from tests.audio_files import write_clip
+from tests.audio_files import wav_header_claiming, write_clip
 from tests.audit_wait import run_audited
 from tests.browser import running_server
 
@@ -64,23 +63,6 @@ def zip_bytes() -> bytes:
     with zipfile.ZipFile(buffer, "w") as archive:
         archive.writestr("song.wav", wav_bytes(0.5))
     return buffer.getvalue()
-
-
-def wav_header_claiming(channels: int, size_bytes: int = 1000) -> bytes:
-    """Return a ``size_bytes`` WAV of silence whose header claims ``channels`` channels."""
-    data = bytes(size_bytes - 44)
-    fmt = struct.pack(
-        "<IHHIIHH", 16, 1, channels, SR, (SR * channels * 2) & 0xFFFFFFFF, (channels * 2) & 0xFFFF, 16
-    )
-    return (
-        b"RIFF"
-        + struct.pack("<I", 36 + len(data))
-        + b"WAVEfmt "
-        + fmt
-        + b"data"
-        + struct.pack("<I", len(data))
-        + data
-    )
 
 
 GOOD = wav_bytes()
