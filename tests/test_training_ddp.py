@@ -174,7 +174,9 @@ def scenario(tiny_preprocessed: TinyPreprocessed, tmp_path_factory: pytest.TempP
         ranks_after_kill = _gone(killed)
         killed_status = training.status(ws)
 
-        newest = checkpoints.list_checkpoints(ws)[-1].step
+        # The step `train start` resumes from: rank 0 may have written a pair after the one the
+        # test waited for, before the kill landed, and before the registry saw it settle.
+        newest = training.check_resumable(ws) or checkpoints.list_checkpoints(ws)[-1].step
         finished_run = _cli("train", "start", str(ws.root), "--target-steps", str(newest + 2))
         finished = jobs.wait(ws, finished_run["job_id"], timeout_s=WAIT_S)
         yield Scenario(
