@@ -16,6 +16,7 @@ import click
 from svcqa.cli import admin, cover, dataset, listen, prepare, train
 from svcqa.cli.common import EXIT_FAILED, Commands, printable
 from svcqa.core.errors import SvcqaError
+from svcqa.core.interpreter import freeze_at_exit
 
 
 @click.group(cls=Commands, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -46,6 +47,7 @@ for _command in (
 
 def run() -> None:
     """Entry point that maps svcqa errors to exit code 1 with the message."""
+    freeze_at_exit()
     try:
         main(standalone_mode=True)
     except SvcqaError as exc:

@@ -39,6 +39,7 @@ from svcqa.audio import decode
 from svcqa.audio.decode import check_duration, probe
 from svcqa.audio.encode import write_wav
 from svcqa.core.errors import AudioError, ModelMissingError, SvcqaError
+from svcqa.core.interpreter import import_frozen
 from svcqa.core.records import Record
 from svcqa.core.settings import LimitSettings, SeparationSettings
 from svcqa.engines.separation_models import (
@@ -196,6 +197,7 @@ def separate(
     results: list[StageResult] = []
     # Separator() switches warnings off for the whole process; keep that inside this block.
     with warnings.catch_warnings():
+        import_frozen(["audio_separator.separator"])
         from audio_separator.separator import Separator
 
         separator = Separator(

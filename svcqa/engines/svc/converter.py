@@ -25,9 +25,19 @@ from typing import Any
 
 import numpy as np
 
+from svcqa.core.interpreter import import_frozen
 from svcqa.engines.svc.conversion import Conversion
 from svcqa.engines.svc.features import Features, compute_features
 from svcqa.engines.svc.generator import decode, load_generator
+
+CONVERSION_MODULES = (
+    "torch",
+    "so_vits_svc_fork.utils",
+    "so_vits_svc_fork.f0",
+    "so_vits_svc_fork.inference.core",
+    "so_vits_svc_fork.modules.synthesizers",
+)
+"""What converting imports: loaded when a converter is made, with the collector paused."""
 
 
 def quiet_svc_logging() -> None:
@@ -59,6 +69,7 @@ class SvcConverter:
     """
 
     def __init__(self, conversion: Conversion) -> None:
+        import_frozen(CONVERSION_MODULES)
         self.conversion = conversion
         self.device = resolve_device(conversion.settings.device)
         threads = conversion.settings.cpu_threads

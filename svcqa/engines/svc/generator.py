@@ -55,20 +55,20 @@ def load_generator(checkpoint: Path, config_path: Path, device: str, name: str |
 def _load(
     checkpoint: str, size: int, mtime_ns: int, config_path: str, config_mtime_ns: int, device: str, name: str
 ) -> Any:
-    import torch
     from so_vits_svc_fork import utils
     from so_vits_svc_fork.modules.synthesizers import SynthesizerTrn
+    from transformers.initialization import no_init_weights
 
     hps = utils.get_hparams(config_path)
-    with warnings.catch_warnings(), torch.device("meta"):
+    with warnings.catch_warnings(), no_init_weights():
         # so-vits-svc-fork's own construction warnings (unused config keys, weight norm) say nothing about the checkpoint.
         warnings.simplefilter("ignore")
-        # Built without memory or random weights (at real size that takes as long as loading):
-        # every weight comes from the checkpoint, or the checkpoint fails below.
+        # Built without random initialisation (at real size that takes as long as loading; on the
+        # meta device torch's Python shape functions take half as long): every weight comes from
+        # the checkpoint, or the checkpoint fails below.
         generator = SynthesizerTrn(
             hps.data.filter_length // 2 + 1, hps.train.segment_size // hps.data.hop_length, **hps.model
         )
-    generator = generator.to_empty(device="cpu")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
