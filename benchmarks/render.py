@@ -56,7 +56,7 @@ from svcqa.demo.real_models import build_real_contentvec, build_real_model
 from svcqa.demo.synth import sung_phrase
 from svcqa.demo.tiny_models import build_tiny_contentvec, tiny_config_edits, tiny_env, tiny_train_settings
 from svcqa.engines import svc
-from svcqa.listen.render_worker import register_new_checkpoints
+from svcqa.train.checkpoints import register_new_checkpoints
 
 REPO = Path(__file__).resolve().parent.parent
 SR = 44_100

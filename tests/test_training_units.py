@@ -266,6 +266,39 @@ def test_newest_pair_cut_off_while_saving_is_set_aside_and_the_pair_before_resum
     assert len(list(incomplete.iterdir())) == 4  # the first pair set aside is kept too
 
 
+def test_checkpoints_a_killed_run_left_unregistered_are_registered_once_it_has_ended(ws: Workspace):
+    """Rank 0 killed within the settle time of its last save never registered it: the status of
+    the ended run registers it at once (nothing writes it any more); a file cut off is left out."""
+    _checkpoint(ws.logs_44k / "G_4.pth")
+    checkpoints.register(ws, ws.logs_44k / "G_4.pth", settle_s=0.0)
+    _checkpoint(ws.logs_44k / "G_6.pth")  # written just before the kill
+    _checkpoint(ws.logs_44k / "G_8.pth", cut_at=300)  # the kill landed while saving
+    job = jobs.start(
+        ws,
+        training.JOB_KIND,
+        [sys.executable, "-c", "import os, signal; os.kill(os.getpid(), signal.SIGKILL)"],
+    )
+    jobs.wait(ws, job.id, timeout_s=60)
+
+    started = time.monotonic()
+    status = training.status(ws)
+
+    assert time.monotonic() - started < ws.load_settings().train.checkpoint_settle_s
+    assert [c.step for c in status.checkpoints] == [4, 6]
+    assert status.checkpoints[1].available_path is not None
+    assert file_sha256(ws.logs_44k / "G_6.pth") == status.checkpoints[1].sha256
+    assert [c.step for c in training.status(ws).checkpoints] == [4, 6]  # once
+
+
+def test_a_running_runs_new_checkpoint_is_left_to_its_own_registration(ws: Workspace):
+    _checkpoint(ws.logs_44k / "G_4.pth")
+    job = jobs.start(ws, training.JOB_KIND, [sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        assert training.status(ws).checkpoints == ()
+    finally:
+        jobs.stop(ws, job.id, timeout_s=10)
+
+
 def test_a_whole_checkpoint_of_torchs_legacy_format_is_not_taken_for_a_truncated_one(tmp_path: Path):
     import torch
 

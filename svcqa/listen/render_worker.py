@@ -74,24 +74,6 @@ def training_blocks(ws: Workspace) -> bool:
     return settings.only_while_training_stopped and jobs.running_job(ws, TRAIN_JOB_KIND) is not None
 
 
-def register_new_checkpoints(ws: Workspace) -> int:
-    """Register the ``logs/44k/G_<n>.pth`` files not registered yet; return how many were new.
-
-    A file is complete once its size held still for ``TrainSettings.checkpoint_settle_s`` (one
-    untouched that long counts at once), the rule training's own registration follows.
-    """
-    known = {str(record.path) for record in ws.store().checkpoints.by_step()}
-    new = [
-        path
-        for path in ws.logs_44k.glob("G_*.pth")
-        if checkpoints.step_from_name(path) is not None and str(path.absolute()) not in known
-    ]
-    settle_s = ws.load_settings().train.checkpoint_settle_s
-    for path in new:
-        checkpoints.register(ws, path, settle_s=settle_s)
-    return len(new)
-
-
 def run(
     ws: Workspace,
     once: bool = False,
@@ -220,7 +202,7 @@ def next_work(
     if training_blocks(ws):
         return "Training is running; rendering waits until it stops."
     try:
-        register_new_checkpoints(ws)
+        checkpoints.register_new_checkpoints(ws)
         context = render_context(ws, settings, env)
     except SvcqaError as exc:
         return str(exc)

@@ -20,8 +20,7 @@ from svcqa.core.workspace import Workspace
 from svcqa.listen import excerpts
 from svcqa.listen.excerpts import Excerpt
 from svcqa.listen.render import Renderer, RenderRecord, render_context
-from svcqa.listen.render_worker import register_new_checkpoints
-from svcqa.train.checkpoints import list_checkpoints
+from svcqa.train.checkpoints import list_checkpoints, register_new_checkpoints
 
 
 @dataclass(frozen=True)

@@ -31,6 +31,7 @@ import re
 import shutil
 import threading
 import time
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,6 +74,41 @@ def wait_until_stable(path: Path, settle_s: float = 1.0, timeout_s: float = 600.
             raise SvcqaError(f"{path.name} is still being written after {timeout_s:.0f} s.")
         last = size
         time.sleep(settle_s)
+
+
+def is_truncated(path: Path) -> bool:
+    """Return True for a checkpoint whose write was cut off: a torch zip file without its end
+    (torch writes the zip directory last), or an empty file."""
+    with path.open("rb") as handle:
+        head = handle.read(2)
+    return not head or (head == b"PK" and not zipfile.is_zipfile(path))
+
+
+def register_new_checkpoints(ws: Workspace, settle_s: float | None = None) -> int:
+    """Register the ``logs/44k/G_<n>.pth`` files not registered yet; return how many were new.
+
+    A file is complete once its size held still for ``settle_s`` (default:
+    ``TrainSettings.checkpoint_settle_s``; one untouched that long counts at once), the rule
+    training's own registration follows; a file whose write was cut off (:func:`is_truncated`)
+    is left out.
+    """
+    known = {str(record.path) for record in ws.store().checkpoints.by_step()}
+    new = [
+        path
+        for path in ws.logs_44k.glob("G_*.pth")
+        if step_from_name(path) is not None and str(path.absolute()) not in known
+    ]
+    settle_s = ws.load_settings().train.checkpoint_settle_s if settle_s is None else settle_s
+    registered = 0
+    for path in new:
+        try:
+            if is_truncated(path):
+                continue
+            register(ws, path, settle_s=settle_s)
+        except FileNotFoundError:  # rotated away meanwhile
+            continue
+        registered += 1
+    return registered
 
 
 def _archive(ws: Workspace, path: Path, sha256: str, link: bool = True) -> Path:

@@ -26,7 +26,6 @@ import os
 import shutil
 import sys
 import time
-import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,6 +40,7 @@ from svcqa.core.settings import TRAIN_ACCELERATORS, TRAIN_PRECISIONS, TrainSetti
 from svcqa.core.workspace import Workspace
 from svcqa.engines import svc
 from svcqa.train import checkpoints
+from svcqa.train.checkpoints import is_truncated
 from svcqa.train.diagnosis import Diagnosis, diagnose, read_log
 
 JOB_KIND = "train"
@@ -237,14 +237,6 @@ def latest_pair(ws: Workspace) -> tuple[int | None, int | None]:
         return max(numbers) if numbers else None
 
     return newest("G"), newest("D")
-
-
-def is_truncated(path: Path) -> bool:
-    """Return True for a checkpoint whose write was cut off: a torch zip file without its end
-    (torch writes the zip directory last), or an empty file."""
-    with path.open("rb") as handle:
-        head = handle.read(2)
-    return not head or (head == b"PK" and not zipfile.is_zipfile(path))
 
 
 def set_aside_truncated(ws: Workspace) -> list[Path]:
@@ -496,6 +488,10 @@ def status(ws: Workspace, train: TrainSettings | None = None, log_lines: int = 4
     job = latest_job(ws)
     run = read_run(ws, job) if job else None
     progress = read_progress(ws, job) if job else None
+    if job is None or not job.running:
+        # A run that ended (stopped, or a rank killed mid-run) may leave checkpoints its rank 0
+        # had no time to register; nothing writes them any more, so they count at once.
+        checkpoints.register_new_checkpoints(ws, settle_s=0.0)
     registered = checkpoints.list_checkpoints(ws)
     step = progress.step if progress else (registered[-1].step if registered else None)
     disk = checkpoints.disk_usage(ws)
