@@ -63,9 +63,9 @@ def _load(
     with warnings.catch_warnings(), no_init_weights():
         # so-vits-svc-fork's own construction warnings (unused config keys, weight norm) say nothing about the checkpoint.
         warnings.simplefilter("ignore")
-        # Built without random initialisation (at real size that takes as long as loading; on the
-        # meta device torch's Python shape functions take half as long): every weight comes from
-        # the checkpoint, or the checkpoint fails below.
+        # Built without random initialisation, which at real size takes as long as loading (on the
+        # meta device instead, torch's Python shape functions spend 0.2 s): every weight comes
+        # from the checkpoint, or the checkpoint fails below.
         generator = SynthesizerTrn(
             hps.data.filter_length // 2 + 1, hps.train.segment_size // hps.data.hop_length, **hps.model
         )
