@@ -86,6 +86,17 @@ def page_env(monkeypatch: pytest.MonkeyPatch, tiny_svc_env: dict[str, str], cove
     return cover_ws
 
 
+def _workspace_with_a_song_and_a_stand_in_checkpoint(tmp_path: Path) -> Workspace:
+    """Return a workspace with a 1 s song, a one-speaker config and a registered G_100.pth that is
+    not a real generator (enough for the page's settings and its missing-model checks)."""
+    ws = Workspace(tmp_path / "ws").ensure_layout()
+    (ws.songs / "song.wav").write_bytes(_song_bytes(1.0))
+    (ws.logs_44k / "config.json").write_text(json.dumps({"spk": {"singer": 0}}), encoding="utf-8")
+    (ws.logs_44k / "G_100.pth").write_bytes(b"stand-in generator")
+    checkpoints.register(ws, ws.logs_44k / "G_100.pth", settle_s=0.01)
+    return ws
+
+
 def _cover_page() -> AppTest:
     at = AppTest.from_file(APP, default_timeout=120)
     at.run()
@@ -178,11 +189,7 @@ def test_upload_run_every_stage_listen_change_transpose_and_rerun_one_stage(page
 def test_missing_model_names_the_file_and_folder_and_blocks_the_run(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    ws = Workspace(tmp_path / "ws").ensure_layout()
-    (ws.songs / "song.wav").write_bytes(_song_bytes(1.0))
-    (ws.logs_44k / "config.json").write_text(json.dumps({"spk": {"singer": 0}}), encoding="utf-8")
-    (ws.logs_44k / "G_100.pth").write_bytes(b"stand-in generator")
-    checkpoints.register(ws, ws.logs_44k / "G_100.pth", settle_s=0.01)
+    ws = _workspace_with_a_song_and_a_stand_in_checkpoint(tmp_path)
     folder = tmp_path / "models"
     names = build_tiny_separation_models(folder)
     (folder / names["dereverb"]).unlink()
@@ -253,11 +260,7 @@ def test_songs_uploaded_on_the_cover_page_keep_the_songs_size_limit(
 def test_cover_page_shows_the_conversion_settings_renders_use(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    ws = Workspace(tmp_path / "ws").ensure_layout()
-    (ws.songs / "song.wav").write_bytes(_song_bytes(1.0))
-    (ws.logs_44k / "config.json").write_text(json.dumps({"spk": {"singer": 0}}), encoding="utf-8")
-    (ws.logs_44k / "G_100.pth").write_bytes(b"stand-in generator")
-    checkpoints.register(ws, ws.logs_44k / "G_100.pth", settle_s=0.01)
+    ws = _workspace_with_a_song_and_a_stand_in_checkpoint(tmp_path)
     ws.save_settings(ws.load_settings().with_section("conversion", silence_threshold_db=-33))
     monkeypatch.setenv("SVCQA_WORKSPACE", str(ws.root))
 
